@@ -1,0 +1,60 @@
+# Telemed — `make run` to try it, `make test` to check it.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast lint bench messages lock clean help
+
+help:
+	@echo "make run    - start Telemed in embedded mode at http://127.0.0.1:8000"
+	@echo "make test   - run the whole test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - run the benchmarks, write docs/benchmarks.md"
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Telemed needs $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements/lock.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r requirements/lock.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py run_embedded
+
+# In CI (DATABASE_URL set) the suite runs on PostgreSQL, then the tests marked
+# `sqlite` run again on SQLite so both databases stay covered.
+test: $(STAMP)
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+	@if [ -n "$$DATABASE_URL" ]; then \
+		echo "--- tests marked sqlite, on SQLite ---"; \
+		env -u DATABASE_URL $(PY) -m pytest -m sqlite -p no:cacheprovider; \
+	fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+# Regenerate the translation catalogs (needs GNU gettext) and compile them.
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var --ignore=bench --ignore=tests
+	$(PY) manage.py makemessages -d djangojs -l zh_Hans --no-obsolete --ignore=.venv --ignore=var --ignore=static/vendor
+	$(PY) manage.py compilemessages -l zh_Hans --ignore=.venv
+
+# Re-pin every dependency from pyproject.toml.
+lock: | $(PY)
+	$(PY) -m pip install --quiet pip-tools
+	$(VENV)/bin/pip-compile --quiet --extra dev --strip-extras --generate-hashes -o requirements/lock.txt pyproject.toml
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

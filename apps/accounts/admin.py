@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from apps.accounts.models import Consent, PatientProfile, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["id"]
+    list_display = ["id", "full_name", "email", "phone", "is_active", "is_staff"]
+    search_fields = ["full_name", "email", "phone"]
+    list_filter = ["is_active", "is_staff", "is_superuser", "language"]
+    fieldsets = (
+        (None, {"fields": ("email", "phone", "phone_verified", "password")}),
+        ("Profile", {"fields": ("full_name", "language", "timezone")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "phone", "full_name", "password1", "password2")}),)
+
+
+@admin.register(PatientProfile)
+class PatientProfileAdmin(admin.ModelAdmin[PatientProfile]):
+    list_display = ["user", "village", "sex"]
+    search_fields = ["user__full_name", "user__phone"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(Consent)
+class ConsentAdmin(admin.ModelAdmin[Consent]):
+    list_display = ["patient", "kind", "version", "given_at", "withdrawn_at"]
+    readonly_fields = ["patient", "kind", "version", "given_at", "given_by", "withdrawn_at", "withdrawn_by"]

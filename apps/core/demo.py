@@ -1,0 +1,41 @@
+"""The demo network that `manage.py seed_demo` creates (documented in the README)."""
+
+from __future__ import annotations
+
+DEMO_PASSWORD = "telemed-demo-2026"
+# Staff accounts come with TOTP already enrolled so the demo needs no phone
+# app: `manage.py demo_totp EMAIL` prints the current code.
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+SPECIALTIES = [
+    ("general-practice", "General practice", "全科"),
+    ("cardiology", "Cardiology", "心血管内科"),
+    ("endocrinology", "Endocrinology", "内分泌科"),
+    ("pediatrics", "Pediatrics", "儿科"),
+]
+
+CLINICS = [
+    ("county", "青山县人民医院 Qingshan County Hospital", "No. 1 Renmin Road, Qingshan County", "+862088880001"),
+    ("dongxi", "东溪乡卫生院 Dongxi Township Health Centre", "Dongxi Township, Qingshan County", "+862088880002"),
+    ("nanling", "南岭乡卫生院 Nanling Township Health Centre", "Nanling Township, Qingshan County", "+862088880003"),
+]
+
+# email, full name, specialty codes, clinic keys, languages, licence
+DOCTORS = [
+    ("doctor.wang@example.org", "王建国", ["cardiology"], ["county"], ["zh-hans", "en"], "110440000001"),
+    ("doctor.li@example.org", "李秀英", ["endocrinology", "general-practice"], ["county", "dongxi"], ["zh-hans"], "110440000002"),
+    ("doctor.chen@example.org", "陈志明", ["general-practice", "pediatrics"], ["nanling"], ["zh-hans"], "110440000003"),
+]
+
+CLINIC_ADMINS = [("admin.zhao@example.org", "赵丽", ["county", "dongxi", "nanling"])]
+
+SITE_ADMIN = ("siteadmin@example.org", "Site Admin")
+
+# email or None, phone or None, full name, language, village, consented
+PATIENTS = [
+    ("zhang.wei@example.org", "+8613800138001", "张伟", "zh-hans", "东溪村", True),
+    ("li.na@example.org", None, "李娜", "zh-hans", "南岭村", True),
+    ("mary.brown@example.org", None, "Mary Brown", "en", "Qingshan town", True),
+    (None, "+8613800138004", "刘芳", "zh-hans", "石桥村", True),
+    (None, "+8613800138005", "陈强", "zh-hans", "石桥村", False),
+]

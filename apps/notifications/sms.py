@@ -1,0 +1,125 @@
+"""Sending SMS through a pluggable gateway backend.
+
+``settings.SMS_BACKEND`` names the backend class. The console backend (the
+embedded default) prints each message and keeps the latest ones in
+``outbox`` so that a developer or a test can read a sign-in code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+GSM7_CHARS = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def sms_segments(body: str) -> int:
+    """How many SMS segments ``body`` takes: 160/153 GSM-7 characters, or
+    70/67 UCS-2 characters (any Chinese text) per segment."""
+    if all(ch in GSM7_CHARS or ch in GSM7_EXTENDED for ch in body):
+        length = sum(2 if ch in GSM7_EXTENDED else 1 for ch in body)
+        single, multi = 160, 153
+    else:
+        length = len(body.encode("utf-16-le")) // 2
+        single, multi = 70, 67
+    if length <= single:
+        return 1
+    return -(-length // multi)
+
+
+class SmsError(Exception):
+    """A message could not be handed to the gateway."""
+
+
+class SmsTemporaryError(SmsError):
+    """Worth retrying later (timeout, 5xx, rate limit)."""
+
+
+class SmsPermanentError(SmsError):
+    """Retrying won't help (invalid number, rejected content)."""
+
+
+@dataclass
+class SmsMessage:
+    to: str
+    body: str
+    sender: str = ""
+    sent_at: datetime = field(default_factory=timezone.now)
+
+
+class SmsBackend:
+    def send(self, message: SmsMessage) -> str:
+        """Hand the message to the gateway; return the gateway's message id."""
+        raise NotImplementedError
+
+
+outbox: deque[SmsMessage] = deque(maxlen=500)
+_outbox_lock = threading.Lock()
+
+
+class ConsoleSmsBackend(SmsBackend):
+    def send(self, message: SmsMessage) -> str:
+        with _outbox_lock:
+            outbox.append(message)
+            number = len(outbox)
+        sys.stdout.write(f"\n----- SMS to {message.to} -----\n{message.body}\n-----\n")
+        sys.stdout.flush()
+        return f"console-{number}"
+
+
+class HttpSmsBackend(SmsBackend):
+    """A generic JSON-over-HTTPS gateway: POST {to, from, text} with a bearer key."""
+
+    timeout_s = 10
+
+    def send(self, message: SmsMessage) -> str:
+        payload = json.dumps({"to": message.to, "from": message.sender, "text": message.body}).encode()
+        request = urllib.request.Request(  # noqa: S310  # the URL comes from settings and is http(s)-checked
+            str(settings.SMS_HTTP_URL),
+            data=payload,
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {settings.SMS_HTTP_API_KEY}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 429 or exc.code >= 500:
+                raise SmsTemporaryError(f"gateway answered {exc.code}") from exc
+            raise SmsPermanentError(f"gateway refused the message ({exc.code})") from exc
+        except (urllib.error.URLError, TimeoutError) as exc:
+            raise SmsTemporaryError(f"gateway unreachable: {exc}") from exc
+        try:
+            return str(json.loads(body or b"{}").get("id", ""))
+        except (ValueError, AttributeError):
+            return ""
+
+
+def sms_backend() -> SmsBackend:
+    backend: SmsBackend = import_string(settings.SMS_BACKEND)()
+    return backend
+
+
+def sms_send(*, to: str, body: str) -> str:
+    """Send one SMS now. Callers that can wait use the notifications outbox."""
+    message = SmsMessage(to=to, body=body, sender=settings.SMS_SENDER or "")
+    message_id = sms_backend().send(message)
+    logger.info("sms sent: %s segment(s), id %s", sms_segments(body), message_id)
+    return message_id

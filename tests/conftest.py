@@ -1,0 +1,94 @@
+"""Shared fixtures: the named people of every test.
+
+Alice is a patient, Bob is her doctor, Carol is the admin of their clinic,
+and Mallory has an account and no right to anything of theirs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from apps.accounts.models import User
+from apps.accounts.services import consent_give
+from apps.clinics.models import Clinic
+from tests.factories import ClinicFactory, PatientFactory, make_clinic_admin, make_doctor
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM
+# must still be usable from the test itself.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests render templates without running collectstatic first.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _english_and_clean_cache(settings: object) -> None:
+    from django.core.cache import cache
+
+    settings.LANGUAGE_CODE = "en"  # type: ignore[attr-defined]
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches outside this machine."""
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        if isinstance(address, tuple) and address and isinstance(address[0], str):
+            host = address[0]
+            if not (host.startswith("127.") or host in {"localhost", "::1"}):
+                raise OSError(f"tests may not reach {host}")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def clinic(db: None) -> Clinic:
+    return ClinicFactory(name="Hillside Clinic")
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    patient = PatientFactory(full_name="Alice", email="alice@example.org", phone="+8613800138000", phone_verified=True)
+    consent_give(patient=patient, given_by=patient)
+    return patient
+
+
+@pytest.fixture
+def bob(clinic: Clinic) -> User:
+    return make_doctor(clinic=clinic, full_name="Bob", email="bob@example.org")
+
+
+@pytest.fixture
+def carol(clinic: Clinic) -> User:
+    return make_clinic_admin(clinic=clinic, full_name="Carol", email="carol@example.org")
+
+
+@pytest.fixture
+def mallory(db: None) -> User:
+    return PatientFactory(full_name="Mallory", email="mallory@example.org")
+
+
+@pytest.fixture
+def login(client: Client) -> Callable[[User], Client]:
+    def _login(user: User) -> Client:
+        client.force_login(user)
+        return client
+
+    return _login
