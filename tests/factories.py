@@ -28,14 +28,14 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     password = factory.django.Password(PASSWORD)
 
     @factory.post_generation
-    def verified_email(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805
+    def verified_email(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and obj.email:
             EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
 
 
 class PatientFactory(UserFactory):
     @factory.post_generation
-    def profile(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805
+    def profile(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
             PatientProfile.objects.create(user=obj, village="Hillside")
 

@@ -76,7 +76,9 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def send_unknown_account_sms(self, phone: str, **kwargs: Any) -> None:
         with translation.override(_active_language()):
-            body = render_to_string("account/sms/unknown_account.txt", {"signup_path": reverse("account_signup")}).strip()
+            body = render_to_string(
+                "account/sms/unknown_account.txt", {"signup_path": reverse("account_signup")}
+            ).strip()
         sms_send(to=phone, body=body)
 
     def send_account_already_exists_sms(self, phone: str) -> None:

@@ -35,12 +35,14 @@ class SignupForm(AllauthSignupForm):
         method = self.data.get("method") or requested or "phone"
         if method not in SIGNUP_METHODS:
             method = "phone"
-        self.method = method
+        self.signup_method = method
         self.initial["method"] = method
         if method == "phone":
             for name in ("email", "password1", "password2"):
                 self.fields.pop(name, None)
             self.fields["phone"].required = True
+            self.fields["phone"].label = _("Mobile phone number")
+            self.fields["phone"].help_text = _("The number you can receive SMS on, for example 138 0013 8000.")
             order = ["method", "full_name", "phone"]
         else:
             self.fields.pop("phone", None)

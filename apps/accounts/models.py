@@ -73,9 +73,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     phone_verified = models.BooleanField(_("phone verified"), default=False)
     full_name = models.CharField(_("full name"), max_length=150)
     language = models.CharField(_("language"), max_length=10, choices=Language.choices, default=default_language)
-    timezone = models.CharField(
-        _("time zone"), max_length=64, default=default_timezone, validators=[validate_timezone]
-    )
+    timezone = models.CharField(_("time zone"), max_length=64, default=default_timezone, validators=[validate_timezone])
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("can use the site admin"), default=False)
     date_joined = models.DateTimeField(_("joined"), default=dj_timezone.now)
@@ -127,7 +125,9 @@ class PatientProfile(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="patient_profile")
     date_of_birth = models.DateField(_("date of birth"), null=True, blank=True)
     sex = models.CharField(_("sex"), max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
-    glucose_unit = models.CharField(_("glucose unit"), max_length=10, choices=GlucoseUnit.choices, default=GlucoseUnit.MMOL_L)
+    glucose_unit = models.CharField(
+        _("glucose unit"), max_length=10, choices=GlucoseUnit.choices, default=GlucoseUnit.MMOL_L
+    )
     address = models.CharField(_("address"), max_length=300, blank=True)
     village = models.CharField(_("village"), max_length=150, blank=True)
     emergency_contact_name = models.CharField(_("emergency contact"), max_length=150, blank=True)

@@ -16,9 +16,13 @@ def phone_normalize(raw: str, *, region: str | None = None) -> str:
     try:
         parsed = phonenumbers.parse(text, region or settings.SMS_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
-        raise ValidationError(_("Enter a valid phone number, for example 138 0013 8000 or +44 7700 900123."), code="invalid") from None
+        raise ValidationError(
+            _("Enter a valid phone number, for example 138 0013 8000 or +44 7700 900123."), code="invalid"
+        ) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValidationError(_("Enter a valid phone number, for example 138 0013 8000 or +44 7700 900123."), code="invalid")
+        raise ValidationError(
+            _("Enter a valid phone number, for example 138 0013 8000 or +44 7700 900123."), code="invalid"
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -38,5 +38,11 @@ def on_login_failed(sender: Any, credentials: dict[str, Any], request: Any = Non
         if value:
             target = User.objects.filter(**{key: value}).values_list("pk", flat=True).first()
             break
-    audit_record(action=AuditAction.LOGIN_FAILED, actor=None, object_type="user", object_id=target or "",
-                 outcome=AuditOutcome.FAILURE, role="")
+    audit_record(
+        action=AuditAction.LOGIN_FAILED,
+        actor=None,
+        object_type="user",
+        object_id=target or "",
+        outcome=AuditOutcome.FAILURE,
+        role="",
+    )

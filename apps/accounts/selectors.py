@@ -17,7 +17,7 @@ def patient_can_be_seen_by(*, user: User, patient: User) -> bool:
     Later rules (shared appointment, open referral, care team) join here."""
     if not user.is_authenticated:
         return False
-    if user.pk == patient.pk:
+    if user.pk == patient.pk:  # noqa: SIM103  # one rule per line; more rules join below
         return True
     return False
 
@@ -25,8 +25,13 @@ def patient_can_be_seen_by(*, user: User, patient: User) -> bool:
 def patient_get_for_user(*, user: User, patient_id: int) -> User:
     patient = User.objects.filter(pk=patient_id, patient_profile__isnull=False).first()
     if patient is None or not patient_can_be_seen_by(user=user, patient=patient):
-        audit_record(action=AuditAction.ACCESS_DENIED, actor=user, object_type="patient", object_id=patient_id,
-                     outcome=AuditOutcome.FAILURE)
+        audit_record(
+            action=AuditAction.ACCESS_DENIED,
+            actor=user,
+            object_type="patient",
+            object_id=patient_id,
+            outcome=AuditOutcome.FAILURE,
+        )
         raise Http404
     return patient
 
@@ -35,8 +40,9 @@ def patient_profile_get_for_user(*, user: User, patient_id: int) -> PatientProfi
     """The patient's profile, audited as a read of personal data."""
     patient = patient_get_for_user(user=user, patient_id=patient_id)
     profile = PatientProfile.objects.select_related("user").get(user=patient)
-    audit_record(action=AuditAction.VIEW, actor=user, object_type="patient_profile", object_id=profile.pk,
-                 patient=patient)
+    audit_record(
+        action=AuditAction.VIEW, actor=user, object_type="patient_profile", object_id=profile.pk, patient=patient
+    )
     return profile
 
 

@@ -22,8 +22,14 @@ def patient_signup_complete(*, user: User) -> PatientProfile:
     """A new sign-up becomes a patient with an empty profile."""
     with transaction.atomic():
         profile, _ = PatientProfile.objects.get_or_create(user=user)
-        audit_record(action=AuditAction.CREATE, actor=user, object_type="patient_profile", object_id=profile.pk,
-                     patient=user, role="patient")
+        audit_record(
+            action=AuditAction.CREATE,
+            actor=user,
+            object_type="patient_profile",
+            object_id=profile.pk,
+            patient=user,
+            role="patient",
+        )
     return profile
 
 
@@ -37,8 +43,13 @@ def user_preferences_update(*, user: User, actor: User, data: dict[str, Any]) ->
             setattr(user, name, data[name])
         user.full_clean(validate_unique=False, exclude=["password", "email", "phone"])
         user.save(update_fields=changed)
-        audit_record(action=AuditAction.UPDATE, actor=actor, object_type="user", object_id=user.pk,
-                     patient=user if hasattr(user, "patient_profile") else None)
+        audit_record(
+            action=AuditAction.UPDATE,
+            actor=actor,
+            object_type="user",
+            object_id=user.pk,
+            patient=user if hasattr(user, "patient_profile") else None,
+        )
     return user
 
 
@@ -51,18 +62,25 @@ def patient_profile_update(*, profile: PatientProfile, actor: User, data: dict[s
             setattr(profile, name, data[name])
         profile.full_clean()
         profile.save(update_fields=[*changed, "updated_at"])
-        audit_record(action=AuditAction.UPDATE, actor=actor, object_type="patient_profile",
-                     object_id=profile.pk, patient=profile.user)
+        audit_record(
+            action=AuditAction.UPDATE,
+            actor=actor,
+            object_type="patient_profile",
+            object_id=profile.pk,
+            patient=profile.user,
+        )
     return profile
 
 
-def consent_give(*, patient: User, given_by: User, kind: str = ConsentKind.HEALTH_DATA,
-                 version: str | None = None) -> Consent:
+def consent_give(
+    *, patient: User, given_by: User, kind: str = ConsentKind.HEALTH_DATA, version: str | None = None
+) -> Consent:
     """Record an explicit consent. Giving it again while active changes nothing."""
     version = version or settings.HEALTH_DATA_CONSENT_VERSION
     with transaction.atomic():
-        existing = Consent.objects.select_for_update().filter(patient=patient, kind=kind,
-                                                              withdrawn_at__isnull=True).first()
+        existing = (
+            Consent.objects.select_for_update().filter(patient=patient, kind=kind, withdrawn_at__isnull=True).first()
+        )
         if existing is not None and existing.version == version:
             return existing
         now = timezone.now()
@@ -72,24 +90,33 @@ def consent_give(*, patient: User, given_by: User, kind: str = ConsentKind.HEALT
             existing.withdrawn_by = given_by
             existing.save(update_fields=["withdrawn_at", "withdrawn_by"])
         try:
-            consent = Consent.objects.create(patient=patient, kind=kind, version=version, given_at=now,
-                                             given_by=given_by)
+            consent = Consent.objects.create(
+                patient=patient, kind=kind, version=version, given_at=now, given_by=given_by
+            )
         except IntegrityError as exc:  # a concurrent request gave it first
             raise ConsentError("consent was recorded by another request") from exc
-        audit_record(action=AuditAction.CREATE, actor=given_by, object_type="consent", object_id=consent.pk,
-                     patient=patient)
+        audit_record(
+            action=AuditAction.CREATE, actor=given_by, object_type="consent", object_id=consent.pk, patient=patient
+        )
     return consent
 
 
 def consent_withdraw(*, patient: User, withdrawn_by: User, kind: str = ConsentKind.HEALTH_DATA) -> Consent:
     with transaction.atomic():
-        consent = Consent.objects.select_for_update().filter(patient=patient, kind=kind,
-                                                             withdrawn_at__isnull=True).first()
+        consent = (
+            Consent.objects.select_for_update().filter(patient=patient, kind=kind, withdrawn_at__isnull=True).first()
+        )
         if consent is None:
             raise ConsentError("there is no active consent to withdraw")
         consent.withdrawn_at = timezone.now()
         consent.withdrawn_by = withdrawn_by
         consent.save(update_fields=["withdrawn_at", "withdrawn_by"])
-        audit_record(action=AuditAction.UPDATE, actor=withdrawn_by, object_type="consent", object_id=consent.pk,
-                     patient=patient, reason="withdrawn")
+        audit_record(
+            action=AuditAction.UPDATE,
+            actor=withdrawn_by,
+            object_type="consent",
+            object_id=consent.pk,
+            patient=patient,
+            reason="withdrawn",
+        )
     return consent

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from allauth.account.views import SignupView as AllauthSignupView
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -23,6 +24,7 @@ from apps.accounts.services import (
     user_preferences_update,
 )
 from apps.clinics.selectors import UserRole, user_roles
+from apps.core.http import AuthedRequest
 
 
 class SignupView(AllauthSignupView):
@@ -39,13 +41,17 @@ signup = SignupView.as_view()
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthedRequest) -> HttpResponse:
     user = request.user
     is_patient = UserRole.PATIENT in user_roles(user=user)
     patient_profile = patient_profile_get_for_user(user=user, patient_id=user.pk) if is_patient else None
     prefs_form = PreferencesForm(request.POST if request.method == "POST" else None, instance=user, prefix="prefs")
     profile_form = (
-        PatientProfileForm(request.POST if request.method == "POST" else None, instance=patient_profile, prefix="profile") if is_patient else None
+        PatientProfileForm(
+            request.POST if request.method == "POST" else None, instance=patient_profile, prefix="profile"
+        )
+        if is_patient
+        else None
     )
     if request.method == "POST":
         forms_valid = prefs_form.is_valid() and (profile_form is None or profile_form.is_valid())
@@ -73,14 +79,13 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 @patient_required
 @require_http_methods(["GET", "POST"])
-def consent(request: HttpRequest) -> HttpResponse:
+def consent(request: AuthedRequest) -> HttpResponse:
     patient = request.user
     form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        try:
-            consent_give(patient=patient, given_by=patient)  # type: ignore[arg-type]  # patient_required
-        except ConsentError:
-            pass  # recorded by a concurrent request: the page below shows it
+        # ConsentError: a concurrent request recorded it first; the page shows it.
+        with contextlib.suppress(ConsentError):
+            consent_give(patient=patient, given_by=patient)
         messages.success(request, _("Thank you. Your consent is recorded."))
         return redirect("accounts:consent")
     return render(
@@ -88,21 +93,22 @@ def consent(request: HttpRequest) -> HttpResponse:
         "accounts/consent.html",
         {
             "form": form,
-            "active": consent_active(patient=patient),  # type: ignore[arg-type]
-            "history": consent_history(patient=patient),  # type: ignore[arg-type]
+            "active": consent_active(patient=patient),
+            "history": consent_history(patient=patient),
         },
     )
 
 
 @patient_required
 @require_POST
-def consent_withdraw_view(request: HttpRequest) -> HttpResponse:
+def consent_withdraw_view(request: AuthedRequest) -> HttpResponse:
     try:
-        consent_withdraw(patient=request.user, withdrawn_by=request.user)  # type: ignore[arg-type]
+        consent_withdraw(patient=request.user, withdrawn_by=request.user)
     except ConsentError:
         messages.error(request, _("You have no active consent to withdraw."))
     else:
         messages.success(
-            request, _("Your consent is withdrawn. Telemed will not process new health data of yours until you consent again.")
+            request,
+            _("Your consent is withdrawn. Telemed will not process new health data of yours until you consent again."),
         )
     return redirect("accounts:consent")

@@ -94,9 +94,7 @@ def invitation_token_hash(token: str) -> str:
 
 def invitation_get_usable(*, token: str) -> Invitation:
     """The invitation behind a link, if it can still be accepted; else 404."""
-    invitation = (
-        Invitation.objects.select_related("clinic").filter(token_hash=invitation_token_hash(token)).first()
-    )
+    invitation = Invitation.objects.select_related("clinic").filter(token_hash=invitation_token_hash(token)).first()
     if invitation is None:
         raise Http404
     if not invitation.is_usable():

@@ -51,7 +51,10 @@ def invitation_create(
             expires_at=timezone.now() + INVITATION_VALID_FOR,
         )
         audit_record(
-            action=AuditAction.CREATE, actor=invited_by, object_type="invitation", object_id=invitation.pk,
+            action=AuditAction.CREATE,
+            actor=invited_by,
+            object_type="invitation",
+            object_id=invitation.pk,
             clinic_id=clinic.pk,
         )
         transaction.on_commit(lambda: _invitation_deliver(invitation, token, translation.get_language()))
@@ -78,7 +81,10 @@ def invitation_revoke(*, invitation: Invitation, actor: User) -> None:
     with transaction.atomic():
         Invitation.objects.filter(pk=invitation.pk).update(revoked_at=timezone.now())
         audit_record(
-            action=AuditAction.DELETE, actor=actor, object_type="invitation", object_id=invitation.pk,
+            action=AuditAction.DELETE,
+            actor=actor,
+            object_type="invitation",
+            object_id=invitation.pk,
             clinic_id=invitation.clinic_id,
         )
 
@@ -89,7 +95,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if not locked.is_usable():
             raise InvitationError("this invitation can no longer be used")
-        membership, created = Membership.objects.get_or_create(
+        membership, _created = Membership.objects.get_or_create(
             user=user, clinic=locked.clinic, role=locked.role, defaults={"is_active": True}
         )
         if not membership.is_active:
@@ -103,7 +109,10 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         locked.accepted_by = user
         locked.save(update_fields=["accepted_at", "accepted_by"])
         audit_record(
-            action=AuditAction.CREATE, actor=user, object_type="membership", object_id=membership.pk,
+            action=AuditAction.CREATE,
+            actor=user,
+            object_type="membership",
+            object_id=membership.pk,
             clinic_id=locked.clinic_id,
         )
     return membership

@@ -6,6 +6,10 @@ app_name = "clinics"
 
 urlpatterns = [
     path("<int:clinic_id>/staff/", views.staff, name="staff"),
-    path("<int:clinic_id>/invitations/<int:invitation_id>/revoke/", views.invitation_revoke_view, name="invitation_revoke"),
+    path(
+        "<int:clinic_id>/invitations/<int:invitation_id>/revoke/",
+        views.invitation_revoke_view,
+        name="invitation_revoke",
+    ),
     path("invitations/<str:token>/", views.invitation_accept_view, name="invitation_accept"),
 ]

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from allauth.account.models import EmailAddress
-from django.contrib import messages
 from allauth.account.utils import perform_login
+from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.accounts.decorators import role_required
 from apps.accounts.models import Language, User
 from apps.clinics.forms import InvitationAccountForm, InvitationForm
 from apps.clinics.models import Invitation
@@ -21,19 +22,19 @@ from apps.clinics.selectors import (
     invitation_get_usable,
 )
 from apps.clinics.services import InvitationError, invitation_accept, invitation_create, invitation_revoke
-from apps.accounts.decorators import role_required
+from apps.core.http import AuthedRequest
 
 
 @role_required(UserRole.CLINIC_ADMIN)
 @require_http_methods(["GET", "POST"])
-def staff(request: HttpRequest, clinic_id: int) -> HttpResponse:
-    clinic = clinic_get_for_admin(user=request.user, clinic_id=clinic_id)  # type: ignore[arg-type]
+def staff(request: AuthedRequest, clinic_id: int) -> HttpResponse:
+    clinic = clinic_get_for_admin(user=request.user, clinic_id=clinic_id)
     form = InvitationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         invitation_create(
             clinic=clinic,
             role=form.cleaned_data["role"],
-            invited_by=request.user,  # type: ignore[arg-type]
+            invited_by=request.user,
             email=form.cleaned_data["email"],
             phone=form.cleaned_data["phone"],
             full_name=form.cleaned_data["full_name"],
@@ -54,12 +55,12 @@ def staff(request: HttpRequest, clinic_id: int) -> HttpResponse:
 
 @role_required(UserRole.CLINIC_ADMIN)
 @require_POST
-def invitation_revoke_view(request: HttpRequest, clinic_id: int, invitation_id: int) -> HttpResponse:
-    clinic = clinic_get_for_admin(user=request.user, clinic_id=clinic_id)  # type: ignore[arg-type]
+def invitation_revoke_view(request: AuthedRequest, clinic_id: int, invitation_id: int) -> HttpResponse:
+    clinic = clinic_get_for_admin(user=request.user, clinic_id=clinic_id)
     invitation = clinic_open_invitations(clinic=clinic).filter(pk=invitation_id).first()
     if invitation is None:
         raise Http404
-    invitation_revoke(invitation=invitation, actor=request.user)  # type: ignore[arg-type]
+    invitation_revoke(invitation=invitation, actor=request.user)
     messages.success(request, _("Invitation withdrawn."))
     return redirect("clinics:staff", clinic_id=clinic.pk)
 
@@ -76,11 +77,11 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
     invitation = invitation_get_usable(token=token)
     user = request.user
     if user.is_authenticated:
-        if not _invitation_matches(invitation, user):  # type: ignore[arg-type]
+        if not _invitation_matches(invitation, user):
             return render(request, "clinics/invitation_other_account.html", {"invitation": invitation}, status=403)
         if request.method == "POST":
             try:
-                invitation_accept(invitation=invitation, user=user)  # type: ignore[arg-type]
+                invitation_accept(invitation=invitation, user=user)
             except InvitationError:
                 raise Http404 from None
             messages.success(request, _("You have joined %(clinic)s.") % {"clinic": invitation.clinic.name})
@@ -94,7 +95,10 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "clinics/invitation_sign_in.html", {"invitation": invitation, "token": token})
 
     form = InvitationAccountForm(
-        request.POST if request.method == "POST" else None, email=invitation.email, phone=invitation.phone, initial={"full_name": invitation.full_name}
+        request.POST if request.method == "POST" else None,
+        email=invitation.email,
+        phone=invitation.phone,
+        initial={"full_name": invitation.full_name},
     )
     if request.method == "POST" and form.is_valid():
         language = Language.ZH_HANS if (request.LANGUAGE_CODE or "").startswith("zh") else Language.EN

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-DEMO_PASSWORD = "telemed-demo-2026"
+DEMO_PASSWORD = "telemed-demo-2026"  # noqa: S105  # the documented demo password
 # Staff accounts come with TOTP already enrolled so the demo needs no phone
 # app: `manage.py demo_totp EMAIL` prints the current code.
-DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105  # demo only, documented
 
 SPECIALTIES = [
     ("general-practice", "General practice", "全科"),
@@ -23,7 +23,14 @@ CLINICS = [
 # email, full name, specialty codes, clinic keys, languages, licence
 DOCTORS = [
     ("doctor.wang@example.org", "王建国", ["cardiology"], ["county"], ["zh-hans", "en"], "110440000001"),
-    ("doctor.li@example.org", "李秀英", ["endocrinology", "general-practice"], ["county", "dongxi"], ["zh-hans"], "110440000002"),
+    (
+        "doctor.li@example.org",
+        "李秀英",
+        ["endocrinology", "general-practice"],
+        ["county", "dongxi"],
+        ["zh-hans"],
+        "110440000002",
+    ),
     ("doctor.chen@example.org", "陈志明", ["general-practice", "pediatrics"], ["nanling"], ["zh-hans"], "110440000003"),
 ]
 

@@ -13,7 +13,10 @@ class RequestMeta:
     ip: str | None = None
 
 
-_current: contextvars.ContextVar[RequestMeta] = contextvars.ContextVar("telemed_request_meta", default=RequestMeta())
+_current: contextvars.ContextVar[RequestMeta] = contextvars.ContextVar(
+    "telemed_request_meta",
+    default=RequestMeta(),  # noqa: B039  # RequestMeta is frozen
+)
 
 
 def current_request_meta() -> RequestMeta:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, HttpResponseServerError, JsonResponse
-from django.template import loader
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.i18n import set_language as django_set_language
@@ -18,7 +18,7 @@ def home(request: HttpRequest) -> HttpResponse:
     """The start page of each role; visitors go to the sign-in page."""
     if not request.user.is_authenticated:
         return redirect("account_login")
-    return _home_for(request, request.user)  # type: ignore[arg-type]
+    return _home_for(request, request.user)
 
 
 def _home_for(request: HttpRequest, user: User) -> HttpResponse:

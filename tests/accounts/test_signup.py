@@ -51,7 +51,9 @@ def test_it_refuses_an_invalid_phone_number_and_creates_nothing(client: Client, 
 
 def test_it_shows_the_phone_error_in_chinese(client: Client, db: None) -> None:
     response = client.post(
-        reverse("account_signup"), {"method": "phone", "full_name": "X", "phone": "12345"}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+        reverse("account_signup"),
+        {"method": "phone", "full_name": "X", "phone": "12345"},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
     )
     assert "请输入有效的手机号码" in response.content.decode()
 
@@ -100,9 +102,7 @@ def test_it_needs_a_password_on_the_email_path(client: Client, db: None) -> None
 
 def test_it_does_not_reveal_that_a_phone_is_taken(client: Client, alice: User) -> None:
     sms.outbox.clear()
-    response = client.post(
-        reverse("account_signup"), {"method": "phone", "full_name": "Eve", "phone": alice.phone}
-    )
+    response = client.post(reverse("account_signup"), {"method": "phone", "full_name": "Eve", "phone": alice.phone})
     assert response.status_code == 302
     assert User.objects.filter(phone=alice.phone).count() == 1
     assert "already has an account" in sms.outbox[-1].body

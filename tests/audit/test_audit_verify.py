@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -30,7 +32,7 @@ def test_it_chains_each_event_to_the_previous_one(alice: User) -> None:
     AuditEvent.objects.all()  # events of the fixture's consent come first
     events = list(AuditEvent.objects.order_by("id"))
     assert events[0].prev_hash == GENESIS_HASH
-    for earlier, later in zip(events, events[1:], strict=False):
+    for earlier, later in itertools.pairwise(events):
         assert later.prev_hash == earlier.hash
 
 

@@ -75,7 +75,9 @@ def _invite(client: Client, clinic: Clinic, email: str) -> str:
     from django.test import TestCase
 
     with TestCase.captureOnCommitCallbacks(execute=True):
-        client.post(reverse("clinics:staff", args=[clinic.pk]), {"full_name": "Dr Dan", "role": "doctor", "email": email})
+        client.post(
+            reverse("clinics:staff", args=[clinic.pk]), {"full_name": "Dr Dan", "role": "doctor", "email": email}
+        )
     match = re.search(r"/clinics/invitations/[^/\s]+/", mail.outbox[-1].body)
     assert match
     return match.group(0)
@@ -88,7 +90,9 @@ def test_the_invitee_sets_up_an_account_and_is_sent_to_mfa(
     invitee = Client()
     page = invitee.get(link)
     assert page.status_code == 200
-    response = invitee.post(link, {"full_name": "Dr Dan", "password1": "a-long-pass-phrase-7", "password2": "a-long-pass-phrase-7"})
+    response = invitee.post(
+        link, {"full_name": "Dr Dan", "password1": "a-long-pass-phrase-7", "password2": "a-long-pass-phrase-7"}
+    )
     assert response.status_code == 302
     assert response["Location"] == reverse("mfa_activate_totp")
     dan = User.objects.get(email="dan@example.org")

@@ -25,10 +25,17 @@ def test_visitors_are_sent_to_sign_in(client: Client, clinic: Clinic, name: str)
     assert response["Location"].startswith(reverse("account_login"))
 
 
-def test_mallory_is_refused_the_clinic_pages(login: Callable[[User], Client], mallory: User, clinic: Clinic, carol: User) -> None:
+def test_mallory_is_refused_the_clinic_pages(
+    login: Callable[[User], Client], mallory: User, clinic: Clinic, carol: User
+) -> None:
     client = login(mallory)
     assert client.get(reverse("clinics:staff", args=[clinic.pk])).status_code == 404
-    assert client.post(reverse("clinics:staff", args=[clinic.pk]), {"full_name": "x", "role": "admin", "email": "m@example.org"}).status_code == 404
+    assert (
+        client.post(
+            reverse("clinics:staff", args=[clinic.pk]), {"full_name": "x", "role": "admin", "email": "m@example.org"}
+        ).status_code
+        == 404
+    )
 
 
 def test_mallory_is_refused_the_site_admin(login: Callable[[User], Client], mallory: User) -> None:

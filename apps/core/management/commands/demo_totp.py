@@ -21,9 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("demo_totp is for the embedded demo only")
-        authenticator = Authenticator.objects.filter(
-            user__email=options["email"], type=Authenticator.Type.TOTP
-        ).first()
+        authenticator = Authenticator.objects.filter(user__email=options["email"], type=Authenticator.Type.TOTP).first()
         if authenticator is None:
             raise CommandError("no TOTP authenticator for that email")
         secret = decrypt(authenticator.data["secret"])

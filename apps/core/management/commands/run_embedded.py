@@ -29,8 +29,19 @@ class Command(BaseCommand):
         schedule = os.path.join(settings.VAR_DIR, "celery", "beat-schedule")
         commands = {
             "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "telemed.asgi:application"],
-            "worker": [python, "-m", "celery", "-A", "telemed", "worker", "--loglevel=INFO", "--pool=threads",
-                       "--concurrency=4", "--without-gossip", "--without-mingle"],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "telemed",
+                "worker",
+                "--loglevel=INFO",
+                "--pool=threads",
+                "--concurrency=4",
+                "--without-gossip",
+                "--without-mingle",
+            ],
             "beat": [python, "-m", "celery", "-A", "telemed", "beat", "--loglevel=INFO", "-s", schedule],
         }
         processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -49,13 +60,15 @@ class Command(BaseCommand):
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"\nTelemed is running at {url}  (Ctrl-C stops everything)\n"))
         self.stdout.write(f"Demo logins (password for all: {demo.DEMO_PASSWORD}):")
-        for email, name, *_rest in demo.DOCTORS:
-            self.stdout.write(f"  doctor        {email:32} {name}")
-        for email, name, *_rest in demo.CLINIC_ADMINS:
-            self.stdout.write(f"  clinic admin  {email:32} {name}")
+        for doctor in demo.DOCTORS:
+            self.stdout.write(f"  doctor        {doctor[0]:32} {doctor[1]}")
+        for admin in demo.CLINIC_ADMINS:
+            self.stdout.write(f"  clinic admin  {admin[0]:32} {admin[1]}")
         self.stdout.write(f"  site admin    {demo.SITE_ADMIN[0]:32} {demo.SITE_ADMIN[1]}")
-        for email, phone, name, *_rest in demo.PATIENTS:
-            self.stdout.write(f"  patient       {(email or phone or ''):32} {name}{'' if email else '  (SMS code: printed here)'}")
+        for email, phone, name, *_details in demo.PATIENTS:
+            self.stdout.write(
+                f"  patient       {(email or phone or ''):32} {name}{'' if email else '  (SMS code: printed here)'}"
+            )
         self.stdout.write("Staff two-factor code: .venv/bin/python manage.py demo_totp EMAIL\n")
 
         try:

@@ -22,7 +22,11 @@ def _user(*, email: str | None, phone: str | None, full_name: str, language: str
     if user is not None:
         return user, False
     user = User.objects.create_user(
-        email=email, phone=phone, password=demo.DEMO_PASSWORD, full_name=full_name, language=language,
+        email=email,
+        phone=phone,
+        password=demo.DEMO_PASSWORD,
+        full_name=full_name,
+        language=language,
         phone_verified=bool(phone),
     )
     if email:
@@ -77,13 +81,11 @@ class Command(BaseCommand):
             site_admin.is_staff = site_admin.is_superuser = True
             site_admin.save(update_fields=["is_staff", "is_superuser"])
         _enrol_mfa(site_admin)
-        for email, phone, full_name, language, village, consented in demo.PATIENTS:
-            patient, _ = _user(email=email, phone=phone, full_name=full_name, language=language)
-            if language == "en":
-                User.objects.filter(pk=patient.pk).update(timezone="Asia/Shanghai")
+        for patient_email, patient_phone, full_name, language, village, consented in demo.PATIENTS:
+            patient, _ = _user(email=patient_email, phone=patient_phone, full_name=full_name, language=language)
             PatientProfile.objects.get_or_create(user=patient, defaults={"village": village})
             if consented and consent_active(patient=patient) is None:
                 consent_give(patient=patient, given_by=patient)
-        self.stdout.write(self.style.SUCCESS(
-            f"demo network ready: {Clinic.objects.count()} clinics, {User.objects.count()} users"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(f"demo network ready: {Clinic.objects.count()} clinics, {User.objects.count()} users")
+        )
