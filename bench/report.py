@@ -174,7 +174,7 @@ def benchmarks_doc_write(generated: str, *, path: Path = BENCHMARKS_DOC) -> None
         path.write_text(text.rstrip("\n") + "\n\n" + block, encoding="utf-8")
         return
     after = text[end + len(GENERATED_END) :].lstrip("\n")
-    path.write_text(text[:begin] + block + after, encoding="utf-8")
+    path.write_text(text[:begin] + block + (f"\n{after}" if after else ""), encoding="utf-8")
 
 
 def summary_text(*, run: RunInfo, load_results: list[LoadResult], weights: list[PageWeight]) -> str:
