@@ -220,7 +220,9 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Telemed] "
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Telemed"
 
-USERSESSIONS_TRACK_ACTIVITY = True
+# Sessions are listed with the IP and browser of their sign-in; tracking
+# activity would cost a database write on every request.
+USERSESSIONS_TRACK_ACTIVITY = False
 
 SESSION_COOKIE_AGE = 14 * 24 * 3600  # patients stay signed in on their own phone
 SESSION_COOKIE_HTTPONLY = True
