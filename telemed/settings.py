@@ -10,10 +10,12 @@ production deployment and turns on the HTTPS-only protections.
 from __future__ import annotations
 
 import secrets
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+import phonenumbers
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -23,7 +25,7 @@ django_stubs_ext.monkeypatch()  # lets admin.ModelAdmin[Model] and friends be su
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TELEMED_VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "celery").mkdir(parents=True, exist_ok=True)
 
 # --- Mode -----------------------------------------------------------------
 _secret_key = env_secret("SECRET_KEY")
@@ -48,7 +50,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "l
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the site's host names in production")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000") or ""
+SITE_URL = env_str("SITE_URL", None if PRODUCTION else "http://127.0.0.1:8000") or ""
+if PRODUCTION and not SITE_URL.startswith("https://"):
+    raise ImproperlyConfigured("SITE_URL must be the site's https:// address in production (links in SMS and email)")
 
 # --- Applications ---------------------------------------------------------
 INSTALLED_APPS = [
@@ -118,7 +122,7 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------
 DATABASE_URL = env_url("DATABASE_URL", ("postgres", "postgresql", "sqlite"))
-if PRODUCTION and DATABASE_URL is None:
+if PRODUCTION and (DATABASE_URL is None or DATABASE_URL.startswith("sqlite")):
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0))}
@@ -159,6 +163,7 @@ else:
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 
@@ -218,6 +223,12 @@ ACCOUNT_RATE_LIMITS = {
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Telemed] "
 
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "apps.accounts.mfa_adapter.MFAAdapter"
+# Encrypts staff TOTP secrets at rest. Changing it invalidates every enrolled
+# authenticator, so it is separate from SECRET_KEY (which may be rotated).
+MFA_ENCRYPTION_KEY = env_secret("MFA_ENCRYPTION_KEY") or ("" if PRODUCTION else SECRET_KEY)
+if len(MFA_ENCRYPTION_KEY) < 32:
+    raise ImproperlyConfigured("MFA_ENCRYPTION_KEY must be at least 32 random characters in production")
 MFA_TOTP_ISSUER = "Telemed"
 
 # Sessions are listed with the IP and browser of their sign-in; tracking
@@ -252,8 +263,13 @@ SMS_HTTP_URL = env_url("SMS_HTTP_URL", ("http", "https"))
 SMS_HTTP_API_KEY = env_secret("SMS_HTTP_API_KEY")
 SMS_SENDER = env_str("SMS_SENDER", "Telemed")
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "CN") or "CN"
+if SMS_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(f"SMS_DEFAULT_REGION must be a region code such as CN or GB, got {SMS_DEFAULT_REGION!r}")
 if SMS_BACKEND.endswith("HttpSmsBackend") and not (SMS_HTTP_URL and SMS_HTTP_API_KEY):
     raise ImproperlyConfigured("SMS_BACKEND=http needs SMS_HTTP_URL and SMS_HTTP_API_KEY")
+if PRODUCTION and (not EMAIL_HOST or SMS_BACKEND.endswith("ConsoleSmsBackend")):
+    # The console backends would write sign-in codes and links into the logs.
+    raise ImproperlyConfigured("production needs EMAIL_HOST (SMTP) and SMS_BACKEND=http")
 
 # --- Languages and time ----------------------------------------------------
 LANGUAGE_CODE = env_choice("LANGUAGE_CODE", "zh-hans", ["zh-hans", "en"])
@@ -263,6 +279,8 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_USER_TIME_ZONE = env_str("DEFAULT_USER_TIME_ZONE", "Asia/Shanghai") or "Asia/Shanghai"
+if DEFAULT_USER_TIME_ZONE not in zoneinfo.available_timezones():
+    raise ImproperlyConfigured(f"DEFAULT_USER_TIME_ZONE must be an IANA time zone, got {DEFAULT_USER_TIME_ZONE!r}")
 
 # --- Static files -------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -290,6 +308,9 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     if env_bool("BEHIND_PROXY", default=True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        # The client address is the last one our proxy added to X-Forwarded-For
+        # (allauth's rate limits and our audit log read it the same way).
+        ALLAUTH_TRUSTED_PROXY_COUNT = 1
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

@@ -29,7 +29,7 @@ def user_roles(*, user: Any) -> frozenset[str]:
     if cached is not None:
         return cached
     roles: set[str] = set()
-    if user.is_superuser:
+    if user.is_superuser or user.is_staff:
         roles.add(UserRole.SITE_ADMIN)
     for role in Membership.objects.filter(user=user, is_active=True, clinic__is_active=True).values_list(
         "role", flat=True

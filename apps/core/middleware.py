@@ -22,9 +22,13 @@ def client_ip(request: HttpRequest) -> str | None:
         if forwarded:
             raw = forwarded.split(",")[-1].strip()
     try:
-        return str(ipaddress.ip_address(raw))
+        address = ipaddress.ip_address(raw)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # One spelling per client: "::ffff:192.0.2.1" is 192.0.2.1.
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 class RequestIdMiddleware:

@@ -54,3 +54,21 @@ def test_it_asks_for_the_totp_code_at_sign_in(client: Client, bob: User) -> None
     assert response.status_code == 302
     assert response["Location"] == reverse("mfa_authenticate")
     assert "_auth_user_id" not in client.session
+
+
+def test_it_asks_django_staff_users_for_mfa_too(login: Callable[[User], Client], db: None) -> None:
+    from tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True)
+    assert login(staff).get("/")["Location"] == reverse("mfa_activate_totp")
+
+
+def test_it_stores_totp_secrets_encrypted(bob: User) -> None:
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.utils import decrypt
+
+    from tests.factories import TOTP_SECRET
+
+    stored = Authenticator.objects.get(user=bob, type="totp").data["secret"]
+    assert TOTP_SECRET not in stored
+    assert decrypt(stored) == TOTP_SECRET

@@ -22,3 +22,16 @@ def test_the_site_admin_signs_in_to_the_admin_through_allauth_with_mfa(client: C
     response = client.post("/accounts/2fa/authenticate/", {"code": code})
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_site_admin_reading_a_patient_is_audited(alice: User) -> None:
+    from apps.audit.models import AuditEvent
+
+    admin: User = UserFactory(email="root@example.org", is_staff=True, is_superuser=True)
+    enrol_totp(admin)
+    client = Client()
+    client.force_login(admin)
+    response = client.get(f"/admin/accounts/patientprofile/{alice.patient_profile.pk}/change/")
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(actor=admin, action="view", object_type="patientprofile")
+    assert event.patient == alice

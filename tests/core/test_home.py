@@ -99,3 +99,29 @@ def test_every_response_carries_a_request_id(client: Client, db: None) -> None:
     response = client.get("/accounts/login/", HTTP_X_REQUEST_ID="abcdef0123456789")
     assert response["X-Request-ID"] == "abcdef0123456789"
     assert len(client.get("/accounts/login/", HTTP_X_REQUEST_ID="bad id!")["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("remote", "expected"),
+    [("192.0.2.1", "192.0.2.1"), ("::ffff:192.0.2.1", "192.0.2.1"), ("2001:db8::1", "2001:db8::1"), ("junk", None)],
+)
+def test_it_records_one_spelling_of_the_client_address(remote: str, expected: str | None, alice: User) -> None:
+    from django.core.management import call_command
+    from django.test import RequestFactory
+
+    from apps.audit.models import AuditEvent
+    from apps.audit.services import audit_record
+    from apps.core.middleware import RequestIdMiddleware, client_ip
+
+    request = RequestFactory().get("/", REMOTE_ADDR=remote)
+    assert client_ip(request) == expected
+
+    def view(request: object) -> object:
+        from django.http import HttpResponse
+
+        audit_record(action="view", actor=alice, object_type="user", object_id=alice.pk)
+        return HttpResponse()
+
+    RequestIdMiddleware(view)(request)  # type: ignore[arg-type]
+    assert AuditEvent.objects.order_by("-id").first().ip == expected  # type: ignore[union-attr]
+    call_command("audit_verify")

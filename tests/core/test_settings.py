@@ -24,12 +24,14 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         {
             "SECRET_KEY": PRODUCTION_SECRET,
             "ALLOWED_HOSTS": "telemed.example.org",
-            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path}/prod.sqlite3",
+            "DATABASE_URL": os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/telemed",
             "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
             "EMAIL_HOST": "smtp.example.org",
             "SMS_BACKEND": "http",
             "SMS_HTTP_URL": "https://sms.example.org/send",
             "SMS_HTTP_API_KEY": "key",
+            "SITE_URL": "https://telemed.example.org",
+            "MFA_ENCRYPTION_KEY": "m" + "f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1",
             "TELEMED_VAR_DIR": str(tmp_path / "var"),
             "DJANGO_SETTINGS_MODULE": "telemed.settings",
         }
@@ -58,6 +60,24 @@ def test_production_needs_allowed_hosts(tmp_path: Path) -> None:
 def test_production_refuses_a_short_secret_key(tmp_path: Path) -> None:
     result = manage(production_env(tmp_path, SECRET_KEY="short"), "check")
     assert "SECRET_KEY must be at least 50 characters" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DATABASE_URL", "sqlite:///tmp/x.sqlite3", "DATABASE_URL must point at PostgreSQL"),
+        ("REDIS_URL", "", "REDIS_URL must point at Redis"),
+        ("SITE_URL", "http://telemed.example.org", "SITE_URL must be the site's https://"),
+        ("SMS_BACKEND", "console", "production needs EMAIL_HOST (SMTP) and SMS_BACKEND=http"),
+        ("EMAIL_HOST", "", "production needs EMAIL_HOST"),
+        ("DEFAULT_USER_TIME_ZONE", "Asia/Shangai", "DEFAULT_USER_TIME_ZONE must be an IANA time zone"),
+        ("SMS_DEFAULT_REGION", "cn", "SMS_DEFAULT_REGION must be a region code"),
+    ],
+)
+def test_production_refuses_a_bad_or_missing_setting(tmp_path: Path, variable: str, value: str, message: str) -> None:
+    result = manage(production_env(tmp_path, **{variable: value}), "check")
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_production_refuses_debug(tmp_path: Path) -> None:
