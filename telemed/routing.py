@@ -2,4 +2,6 @@
 
 from django.urls import URLPattern
 
-websocket_urlpatterns: list[URLPattern] = []
+from apps.notifications.routing import websocket_urlpatterns as notification_routes
+
+websocket_urlpatterns: list[URLPattern] = [*notification_routes]

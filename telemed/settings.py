@@ -175,8 +175,24 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
+# --- Notifications ------------------------------------------------------------
+NOTIFICATIONS_SCAN_INTERVAL_S = env_int("NOTIFICATIONS_SCAN_INTERVAL_S", 10, minimum=1)
+NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
+NOTIFICATIONS_RETRY_BASE_S = env_int("NOTIFICATIONS_RETRY_BASE_S", 30, minimum=1)
+NOTIFICATIONS_RETRY_MAX_S = env_int("NOTIFICATIONS_RETRY_MAX_S", 3600, minimum=1)
+# How long a worker may hold a notification it is sending before another may
+# take it over (longer than any gateway timeout).
+NOTIFICATIONS_LEASE_S = env_int("NOTIFICATIONS_LEASE_S", 120, minimum=2)
+# Embedded mode only (in-memory channel layer): how often an open page's
+# socket looks for in-app notifications that a worker delivered.
+NOTIFICATIONS_EMBEDDED_POLL_S = 3.0
+
 CELERY_BEAT_SCHEDULE = {
     "sessions-clear": {"task": "apps.core.tasks.sessions_clear_task", "schedule": 3600.0},
+    "notifications-enqueue-due": {
+        "task": "apps.notifications.tasks.notifications_enqueue_due_task",
+        "schedule": float(NOTIFICATIONS_SCAN_INTERVAL_S),
+    },
 }
 
 # --- Accounts and authentication -----------------------------------------
@@ -251,7 +267,7 @@ if EMAIL_HOST:
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
     EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_S", 10, minimum=1)
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    EMAIL_BACKEND = "apps.notifications.email_backends.ConsoleOutboxEmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Telemed <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -7,7 +7,8 @@ and Mallory has an account and no right to anything of theirs.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -15,6 +16,7 @@ from django.test import Client
 from apps.accounts.models import User
 from apps.accounts.services import consent_give
 from apps.clinics.models import Clinic
+from apps.notifications.models import OutboxMessage
 from tests.factories import ClinicFactory, PatientFactory, make_clinic_admin, make_doctor
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
@@ -39,6 +41,48 @@ def _english_and_clean_cache(settings: object) -> None:
 
     settings.LANGUAGE_CODE = "en"  # type: ignore[attr-defined]
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager() -> Iterator[None]:
+    """Unit tests run Celery tasks in-process; the delivery tests that need a
+    real worker switch this off (tests/notifications/workers.py)."""
+    from telemed.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+def sms_sent(to: str | None = None) -> list[OutboxMessage]:
+    """SMS the console backend 'sent', oldest first."""
+    messages = OutboxMessage.objects.filter(channel="sms").order_by("id")
+    if to is not None:
+        messages = messages.filter(to=to)
+    return list(messages)
+
+
+def sms_code(to: str) -> str:
+    """The six-digit code in the latest SMS to ``to``."""
+    import re
+
+    sent = sms_sent(to)
+    assert sent, f"no SMS was sent to {to}"
+    match = re.search(r"\d{6}", sent[-1].body)
+    assert match, sent[-1].body
+    return match.group(0)
+
+
+@pytest.fixture
+def deliver(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callable[[], Any]:
+    """``with deliver():`` runs what the block's transactions enqueued on
+    commit (the notification tasks, eagerly) when the block ends."""
+
+    def _deliver() -> Any:
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return _deliver
 
 
 @pytest.fixture(autouse=True)

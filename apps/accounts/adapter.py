@@ -1,20 +1,20 @@
-"""allauth adapter: phone numbers on our User, SMS codes through our SMS
-interface, and new sign-ups become patients."""
+"""allauth adapter: phone numbers on our User, SMS codes through the
+notification outbox, and new sign-ups become patients."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django import forms
 from django.http import HttpRequest
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import translation
 
 from apps.accounts.models import Language, User
 from apps.accounts.phones import phone_normalize
-from apps.notifications.sms import sms_send
+from apps.notifications.models import Category, Channel
+from apps.notifications.services import notification_send_to_address
 
 
 class LocalPhoneField(forms.CharField):
@@ -69,22 +69,29 @@ class AccountAdapter(DefaultAccountAdapter):
         return User.objects.filter(phone=phone).first()
 
     def send_verification_code_sms(self, user: Any, phone: str, code: str, **kwargs: Any) -> None:
-        language = getattr(user, "language", None) or _active_language()
-        with translation.override(language):
-            body = render_to_string("account/sms/code.txt", {"code": code}).strip()
-        sms_send(to=phone, body=body)
+        # Through the notification outbox like every SMS: urgent (quiet hours
+        # don't hold it), and its code erased from the row once sent.
+        self._sms(phone, "account/sign_in_code", {"code": code}, getattr(user, "language", None), sensitive=True)
 
     def send_unknown_account_sms(self, phone: str, **kwargs: Any) -> None:
-        with translation.override(_active_language()):
-            body = render_to_string(
-                "account/sms/unknown_account.txt", {"signup_path": reverse("account_signup")}
-            ).strip()
-        sms_send(to=phone, body=body)
+        self._sms(phone, "account/unknown_number", {}, None)
 
     def send_account_already_exists_sms(self, phone: str) -> None:
-        with translation.override(_active_language()):
-            body = render_to_string("account/sms/account_exists.txt", {}).strip()
-        sms_send(to=phone, body=body)
+        self._sms(phone, "account/number_has_account", {}, None)
+
+    def _sms(
+        self, phone: str, template: str, context: dict[str, Any], language: str | None, *, sensitive: bool = False
+    ) -> None:
+        notification_send_to_address(
+            channel=Channel.SMS,
+            destination=phone,
+            category=Category.ACCOUNT,
+            template=template,
+            context=context,
+            language=language or _active_language(),
+            idempotency_key=f"{template}:{uuid.uuid4().hex}",
+            sensitive=sensitive,
+        )
 
     def get_login_stages(self) -> list[str]:
         stages: list[str] = super().get_login_stages()

@@ -20,8 +20,19 @@ class ConsentError(Exception):
 
 def patient_signup_complete(*, user: User) -> PatientProfile:
     """A new sign-up becomes a patient with an empty profile."""
+    from apps.notifications.models import Category, Channel
+    from apps.notifications.services import notification_send
+
     with transaction.atomic():
         profile, _ = PatientProfile.objects.get_or_create(user=user)
+        notification_send(
+            recipient=user,
+            category=Category.ACCOUNT,
+            template="account/welcome",
+            context={"link": "/me/consent/"},
+            idempotency_key=f"welcome:{user.pk}",
+            channels=[Channel.IN_APP],
+        )
         audit_record(
             action=AuditAction.CREATE,
             actor=user,

@@ -6,18 +6,17 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from apps.accounts.models import User
+from apps.accounts.models import Language, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.clinics.models import Clinic, Invitation, Membership, Role
 from apps.clinics.selectors import invitation_token_hash
-from apps.notifications.sms import sms_send
+from apps.notifications.models import Category, Channel
+from apps.notifications.services import notification_send, notification_send_to_address
 
 INVITATION_VALID_FOR = timedelta(days=7)
 
@@ -57,24 +56,35 @@ def invitation_create(
             object_id=invitation.pk,
             clinic_id=clinic.pk,
         )
-        transaction.on_commit(lambda: _invitation_deliver(invitation, token, translation.get_language()))
+        _invitation_deliver(invitation, token)
     return invitation, token
 
 
-def _invitation_deliver(invitation: Invitation, token: str, language: str | None) -> None:
+def _invitation_deliver(invitation: Invitation, token: str) -> None:
+    """The link goes out by email and/or SMS through the outbox, in the
+    language the admin is using (the invitee has no account yet)."""
+    language = Language.ZH_HANS if (translation.get_language() or "").startswith("zh") else Language.EN
+    with translation.override(language):
+        role = str(invitation.get_role_display())
     context = {
         "clinic": invitation.clinic.name,
-        "role": invitation.get_role_display(),
+        "role": role,
         "link": invitation_link(token),
         "days": INVITATION_VALID_FOR.days,
     }
-    with translation.override(language):
-        if invitation.email:
-            subject = render_to_string("clinics/invitation_subject.txt", context).strip()
-            body = render_to_string("clinics/invitation_email.txt", context)
-            send_mail(subject, body, None, [invitation.email])
-        if invitation.phone:
-            sms_send(to=invitation.phone, body=render_to_string("clinics/invitation_sms.txt", context).strip())
+    for channel, address in ((Channel.EMAIL, invitation.email), (Channel.SMS, invitation.phone)):
+        if address:
+            notification_send_to_address(
+                channel=channel,
+                destination=address,
+                category=Category.ACCOUNT,
+                template="account/staff_invitation",
+                context=context,
+                language=language,
+                idempotency_key=f"invitation:{invitation.pk}",
+                clinic_id=invitation.clinic_id,
+                sensitive=True,
+            )
 
 
 def invitation_revoke(*, invitation: Invitation, actor: User) -> None:
@@ -108,6 +118,22 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         locked.accepted_at = timezone.now()
         locked.accepted_by = user
         locked.save(update_fields=["accepted_at", "accepted_by"])
+        with translation.override(locked.invited_by.language):
+            role = str(locked.get_role_display())
+        notification_send(
+            recipient=locked.invited_by,
+            category=Category.ACCOUNT,
+            template="account/invitation_accepted",
+            context={
+                "name": user.full_name,
+                "clinic": locked.clinic.name,
+                "role": role,
+                "link": reverse("clinics:staff", args=[locked.clinic_id]),
+            },
+            idempotency_key=f"invitation-accepted:{locked.pk}",
+            channels=[Channel.IN_APP],
+            clinic_id=locked.clinic_id,
+        )
         audit_record(
             action=AuditAction.CREATE,
             actor=user,

@@ -1,8 +1,9 @@
 """Sending SMS through a pluggable gateway backend.
 
 ``settings.SMS_BACKEND`` names the backend class. The console backend (the
-embedded default) prints each message and keeps the latest ones in
-``outbox`` so that a developer or a test can read a sign-in code.
+embedded default) prints each message and keeps it in the outbox table that
+the embedded outbox page shows. The HTTP backend speaks a generic JSON API;
+a provider adapter is another ``SmsBackend`` subclass.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 import urllib.error
 import urllib.request
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -61,6 +60,9 @@ class SmsMessage:
     to: str
     body: str
     sender: str = ""
+    # Stable per logical message: a gateway that sees it twice (a retry after
+    # a crash) delivers once.
+    reference: str = ""
     sent_at: datetime = field(default_factory=timezone.now)
 
 
@@ -70,18 +72,16 @@ class SmsBackend:
         raise NotImplementedError
 
 
-outbox: deque[SmsMessage] = deque(maxlen=500)
-_outbox_lock = threading.Lock()
-
-
 class ConsoleSmsBackend(SmsBackend):
+    """Prints the message and keeps it for the embedded outbox page."""
+
     def send(self, message: SmsMessage) -> str:
-        with _outbox_lock:
-            outbox.append(message)
-            number = len(outbox)
+        from apps.notifications.models import Channel, OutboxMessage
+
+        kept = OutboxMessage.objects.create(channel=Channel.SMS, to=message.to, body=message.body)
         sys.stdout.write(f"\n----- SMS to {message.to} -----\n{message.body}\n-----\n")
         sys.stdout.flush()
-        return f"console-{number}"
+        return f"console-{kept.pk}"
 
 
 class HttpSmsBackend(SmsBackend):
@@ -95,7 +95,11 @@ class HttpSmsBackend(SmsBackend):
             str(settings.SMS_HTTP_URL),
             data=payload,
             method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {settings.SMS_HTTP_API_KEY}"},
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {settings.SMS_HTTP_API_KEY}",
+                **({"Idempotency-Key": message.reference} if message.reference else {}),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
@@ -117,9 +121,10 @@ def sms_backend() -> SmsBackend:
     return backend
 
 
-def sms_send(*, to: str, body: str) -> str:
-    """Send one SMS now. Callers that can wait use the notifications outbox."""
-    message = SmsMessage(to=to, body=body, sender=settings.SMS_SENDER or "")
+def sms_send(*, to: str, body: str, reference: str = "") -> str:
+    """Hand one SMS to the gateway now. Everything else sends through
+    ``notification_send``, which calls this from a Celery task."""
+    message = SmsMessage(to=to, body=body, sender=settings.SMS_SENDER or "", reference=reference)
     message_id = sms_backend().send(message)
     logger.info("sms sent: %s segment(s), id %s", sms_segments(body), message_id)
     return message_id

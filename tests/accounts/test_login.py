@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -8,8 +9,10 @@ from django.urls import reverse
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
-from apps.notifications import sms
+from tests.conftest import sms_code, sms_sent
 from tests.factories import PASSWORD
+
+Deliver = Callable[[], Any]
 
 
 @pytest.mark.sqlite
@@ -26,22 +29,20 @@ def test_it_signs_in_by_phone_number_and_password(client: Client, alice: User) -
     assert client.session["_auth_user_id"] == str(alice.pk)
 
 
-def test_it_signs_in_by_sms_code(client: Client, alice: User) -> None:
-    sms.outbox.clear()
-    response = client.post(reverse("account_request_login_code"), {"phone": "138 0013 8000"})
+def test_it_signs_in_by_sms_code(client: Client, alice: User, deliver: Deliver) -> None:
+    with deliver():
+        response = client.post(reverse("account_request_login_code"), {"phone": "138 0013 8000"})
     assert response.status_code == 302
-    code = re.search(r"(\d{6})", sms.outbox[-1].body)
-    assert code and sms.outbox[-1].to == alice.phone
-    response = client.post(reverse("account_confirm_login_code"), {"code": code.group(1)})
+    response = client.post(reverse("account_confirm_login_code"), {"code": sms_code(str(alice.phone))})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(alice.pk)
 
 
-def test_it_writes_the_code_sms_in_the_users_language(client: Client, alice: User) -> None:
+def test_it_writes_the_code_sms_in_the_users_language(client: Client, alice: User, deliver: Deliver) -> None:
     User.objects.filter(pk=alice.pk).update(language="zh-hans")
-    sms.outbox.clear()
-    client.post(reverse("account_request_login_code"), {"phone": alice.phone})
-    assert "验证码" in sms.outbox[-1].body
+    with deliver():
+        client.post(reverse("account_request_login_code"), {"phone": alice.phone})
+    assert "验证码" in sms_sent(alice.phone)[-1].body
 
 
 def test_it_audits_a_failed_login_without_the_password(client: Client, alice: User) -> None:
