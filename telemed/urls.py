@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.accounts.views import signup
+from apps.clinics.views import invitation_accept_view
 
 admin.autodiscover()
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # MFA and rate limits apply
@@ -13,6 +14,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("me/", include("apps.accounts.urls")),
     path("clinics/", include("apps.clinics.urls")),
+    # Short: invitation links travel by SMS.
+    path("i/<str:token>/", invitation_accept_view, name="invitation_accept"),
     path("notifications/", include("apps.notifications.urls")),
     path("admin/", admin.site.urls),
     path("", include("apps.core.urls")),

@@ -26,7 +26,7 @@ class InvitationError(Exception):
 
 
 def invitation_link(token: str) -> str:
-    return settings.SITE_URL.rstrip("/") + reverse("clinics:invitation_accept", args=[token])
+    return settings.SITE_URL.rstrip("/") + reverse("invitation_accept", args=[token])
 
 
 def invitation_create(
@@ -37,7 +37,7 @@ def invitation_create(
     Returns the invitation and the raw token (only its hash is stored)."""
     if not email and not phone:
         raise InvitationError("an invitation needs an email address or a phone number")
-    token = secrets.token_urlsafe(32)
+    token = secrets.token_urlsafe(16)  # 128 bits; short enough for one SMS
     with transaction.atomic():
         invitation = Invitation.objects.create(
             clinic=clinic,

@@ -11,5 +11,4 @@ urlpatterns = [
         views.invitation_revoke_view,
         name="invitation_revoke",
     ),
-    path("invitations/<str:token>/", views.invitation_accept_view, name="invitation_accept"),
 ]

@@ -53,8 +53,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        # The page only listens; reading and marking go through HTTP.
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        # The page only listens; reading and marking go through HTTP. Whatever
+        # arrives, well-formed or not, gets an error message, never a crash.
         await self.send_json({"type": "error", "error": "this socket accepts no messages"})
 
     async def notification_created(self, event: dict[str, Any]) -> None:

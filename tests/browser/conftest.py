@@ -21,8 +21,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an event loop running while it
+    is open, which async tests elsewhere in the run can't share."""
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
 

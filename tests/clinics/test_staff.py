@@ -46,7 +46,7 @@ def test_it_invites_a_doctor_by_email(
     invitation = Invitation.objects.get()
     assert invitation.email == "dan@example.org"
     assert len(mail.outbox) == 1
-    assert "/clinics/invitations/" in mail.outbox[0].body
+    assert "/i/" in mail.outbox[0].body
 
 
 def test_it_invites_an_admin_by_phone(
@@ -58,7 +58,7 @@ def test_it_invites_an_admin_by_phone(
             {"full_name": "Eve", "role": "admin", "email": "", "phone": "13900139001"},
         )
     assert Invitation.objects.get().phone == "+8613900139001"
-    assert "/clinics/invitations/" in sms_sent("+8613900139001")[-1].body
+    assert "/i/" in sms_sent("+8613900139001")[-1].body
 
 
 def test_it_needs_an_address_for_the_invitation(login: Callable[[User], Client], carol: User, clinic: Clinic) -> None:
@@ -77,7 +77,7 @@ def _invite(client: Client, clinic: Clinic, email: str) -> str:
         client.post(
             reverse("clinics:staff", args=[clinic.pk]), {"full_name": "Dr Dan", "role": "doctor", "email": email}
         )
-    match = re.search(r"/clinics/invitations/[^/\s]+/", mail.outbox[-1].body)
+    match = re.search(r"/i/[^/\s]+/", mail.outbox[-1].body)
     assert match
     return match.group(0)
 
@@ -102,7 +102,7 @@ def test_the_invitee_sets_up_an_account_and_is_sent_to_mfa(
 
 
 def test_it_refuses_a_made_up_invitation_link(client: Client, db: None) -> None:
-    assert client.get("/clinics/invitations/not-a-real-token/").status_code == 404
+    assert client.get("/i/not-a-real-token/").status_code == 404
 
 
 def test_it_refuses_a_withdrawn_invitation(login: Callable[[User], Client], carol: User, clinic: Clinic) -> None:
