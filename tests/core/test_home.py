@@ -125,3 +125,9 @@ def test_it_records_one_spelling_of_the_client_address(remote: str, expected: st
     RequestIdMiddleware(view)(request)  # type: ignore[arg-type]
     assert AuditEvent.objects.order_by("-id").first().ip == expected  # type: ignore[union-attr]
     call_command("audit_verify")
+
+
+def test_the_clinic_admin_finds_the_delivery_view(login: Callable[[User], Client], carol: User) -> None:
+    page = login(carol).get("/").content.decode()
+    clinic_id = carol.memberships.get().clinic_id
+    assert reverse("notifications:clinic_delivery", args=[clinic_id]) in page
