@@ -46,6 +46,8 @@ from apps.notifications.senders import (
 
 logger = logging.getLogger(__name__)
 
+OPTED_OUT = "the recipient opted out of SMS (STOP)"
+
 DEFAULT_CHANNELS: dict[str, frozenset[str]] = {
     Category.APPOINTMENT: frozenset({Channel.SMS, Channel.EMAIL, Channel.IN_APP}),
     Category.CONSULT: frozenset({Channel.SMS, Channel.IN_APP}),
@@ -165,9 +167,6 @@ def notification_send(
             idempotency_key=idempotency_key,
             due_at=_sms_due_at(user=recipient, now=now, urgent=urgent) if channel == Channel.SMS else now,
         )
-        if channel == Channel.SMS and sms_is_opted_out(phone=recipient.phone or ""):
-            row.status = Status.DEAD
-            row.last_error = "the recipient opted out of SMS (STOP)"
         rows.append(row)
     return _store(rows, now=now)
 
@@ -200,9 +199,6 @@ def notification_send_to_address(
         idempotency_key=idempotency_key,
         due_at=now,
     )
-    if channel == Channel.SMS and sms_is_opted_out(phone=destination):
-        row.status = Status.DEAD
-        row.last_error = "the recipient opted out of SMS (STOP)"
     return _store([row], now=now)
 
 
@@ -210,7 +206,12 @@ def _store(rows: list[Notification], *, now: datetime) -> list[Notification]:
     if not rows:
         return []
     for row in rows:
-        if row.status == Status.PENDING and row.due_at <= now:
+        phone = row.destination or (row.recipient.phone if row.recipient else "") or ""
+        if row.channel == Channel.SMS and sms_is_opted_out(phone=phone):
+            # Kept, not skipped: admins see why nothing reached the patient.
+            row.status = Status.DEAD
+            row.last_error = OPTED_OUT
+        elif row.due_at <= now:
             row.enqueued_at = now
     key = rows[0].idempotency_key
     with transaction.atomic():
@@ -378,7 +379,7 @@ def sms_opt_out(*, phone: str, source: str, keyword: str = "") -> SmsOptOut:
             Q(recipient__phone=phone) | Q(destination=phone),
             channel=Channel.SMS,
             status__in=[Status.PENDING, Status.FAILED],
-        ).update(status=Status.DEAD, last_error="the recipient opted out of SMS (STOP)")
+        ).update(status=Status.DEAD, last_error=OPTED_OUT)
     return opt_out
 
 
