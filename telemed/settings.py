@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.clinics",
     "apps.notifications",
+    "apps.scheduling",
 ]
 
 MIDDLEWARE = [
@@ -139,6 +140,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # Tests use a file too: an in-memory database shared between
+            # threads locks whole tables instead of waiting for the writer.
+            "TEST": {"NAME": str(VAR_DIR / "test-telemed.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,0 +1,92 @@
+"""Reads of schedules: the inputs of slot computation, and free slots."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import date, datetime, time, timedelta
+
+from apps.accounts.models import User
+from apps.clinics.models import Clinic, Membership, Role
+from apps.scheduling.models import (
+    DEFAULT_REMINDER_OFFSETS_MINUTES,
+    HOLDING_STATUSES,
+    Appointment,
+    AvailabilityRule,
+    BookingPolicy,
+    TimeOff,
+)
+from apps.scheduling.slots import Interval, PolicySpec, RuleSpec, Slot, compute_slots
+
+
+def clinic_zone(clinic: Clinic) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(clinic.timezone)
+
+
+def clinic_policy(*, clinic: Clinic) -> BookingPolicy:
+    """The clinic's booking policy (defaults when it has none yet)."""
+    policy = BookingPolicy.objects.filter(clinic=clinic).first()
+    return policy or BookingPolicy(clinic=clinic, reminder_offsets_minutes=list(DEFAULT_REMINDER_OFFSETS_MINUTES))
+
+
+def policy_spec(policy: BookingPolicy) -> PolicySpec:
+    return PolicySpec(
+        min_notice=timedelta(minutes=policy.min_notice_minutes), max_ahead=timedelta(days=policy.max_ahead_days)
+    )
+
+
+def rule_specs(*, doctor: User, clinic: Clinic) -> list[RuleSpec]:
+    return [
+        RuleSpec(
+            weekdays=frozenset(rule.weekdays),
+            start=rule.start_time,
+            end=rule.end_time,
+            slot_minutes=rule.slot_minutes,
+            buffer_minutes=rule.buffer_minutes,
+            modes=frozenset(rule.modes),
+            valid_from=rule.valid_from,
+            valid_until=rule.valid_until,
+        )
+        for rule in AvailabilityRule.objects.filter(doctor=doctor, clinic=clinic)
+    ]
+
+
+def doctor_practises_at(*, doctor: User, clinic: Clinic) -> bool:
+    return Membership.objects.filter(
+        user=doctor, clinic=clinic, role=Role.DOCTOR, is_active=True, clinic__is_active=True
+    ).exists()
+
+
+def busy_intervals(*, doctor: User, start: datetime, end: datetime, exclude_id: int | None = None) -> list[Interval]:
+    appointments = Appointment.objects.filter(
+        doctor=doctor, status__in=HOLDING_STATUSES, starts_at__lt=end, ends_at__gt=start
+    )
+    if exclude_id is not None:
+        appointments = appointments.exclude(pk=exclude_id)
+    return [Interval(a.starts_at, a.ends_at) for a in appointments.only("starts_at", "ends_at")]
+
+
+def time_off_intervals(*, doctor: User, start: datetime, end: datetime) -> list[Interval]:
+    return [
+        Interval(t.starts_at, t.ends_at)
+        for t in TimeOff.objects.filter(doctor=doctor, starts_at__lt=end, ends_at__gt=start).only(
+            "starts_at", "ends_at"
+        )
+    ]
+
+
+def doctor_free_slots(*, doctor: User, clinic: Clinic, first_day: date, days: int, now: datetime) -> list[Slot]:
+    """The slots a patient can book with ``doctor`` at ``clinic`` over
+    ``days`` local days from ``first_day`` (clinic time)."""
+    zone = clinic_zone(clinic)
+    start = datetime.combine(first_day, time(0), tzinfo=zone)
+    end = datetime.combine(first_day + timedelta(days=days), time(0), tzinfo=zone)
+    return compute_slots(
+        rules=rule_specs(doctor=doctor, clinic=clinic),
+        zone=zone,
+        window_start=start,
+        window_end=end,
+        now=now,
+        policy=policy_spec(clinic_policy(clinic=clinic)),
+        time_off=time_off_intervals(doctor=doctor, start=start, end=end),
+        busy=busy_intervals(doctor=doctor, start=start, end=end),
+    )

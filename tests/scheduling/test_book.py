@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime, time, timedelta
+
+import pytest
+
+from apps.accounts.models import User
+from apps.accounts.services import consent_withdraw
+from apps.audit.models import AuditEvent
+from apps.clinics.models import Clinic
+from apps.scheduling.models import Appointment, AvailabilityRule, BookingPolicy, TimeOff
+from apps.scheduling.services import BookingError, appointment_book
+from tests.factories import ClinicFactory, PatientFactory, make_doctor
+
+SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 12, 1, 8, 0, tzinfo=SHANGHAI)  # a Tuesday morning
+TOMORROW_9 = datetime(2026, 12, 2, 9, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def hours(bob: User, clinic: Clinic) -> AvailabilityRule:
+    return AvailabilityRule.objects.create(
+        doctor=bob,
+        clinic=clinic,
+        weekdays=[0, 1, 2, 3, 4],
+        start_time=time(9),
+        end_time=time(12),
+        slot_minutes=30,
+        buffer_minutes=0,
+        modes=["video", "phone"],
+    )
+
+
+def book(
+    patient: User, doctor: User, clinic: Clinic, starts_at: datetime = TOMORROW_9, mode: str = "video"
+) -> Appointment:
+    return appointment_book(
+        patient=patient,
+        doctor=doctor,
+        clinic=clinic,
+        starts_at=starts_at,
+        mode=mode,
+        reason="Cough",
+        booked_by=patient,
+        now=NOW,
+    )
+
+
+@pytest.mark.sqlite
+def test_it_books_an_offered_slot_and_audits_it(
+    alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule
+) -> None:
+    appointment = book(alice, bob, clinic)
+    assert appointment.ends_at - appointment.starts_at == timedelta(minutes=30)
+    assert appointment.status == "booked"
+    assert AuditEvent.objects.filter(object_type="appointment", object_id=str(appointment.pk), patient=alice).exists()
+
+
+@pytest.mark.sqlite
+def test_it_refuses_a_slot_already_taken(alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule) -> None:
+    book(alice, bob, clinic)
+    other = PatientFactory()
+    from apps.accounts.services import consent_give
+
+    consent_give(patient=other, given_by=other)
+    with pytest.raises(BookingError) as refused:
+        book(other, bob, clinic)
+    assert refused.value.code == "slot_taken"
+    assert Appointment.objects.count() == 1
+
+
+@pytest.mark.sqlite
+def test_a_patient_cannot_hold_two_overlapping_appointments(
+    alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule
+) -> None:
+    book(alice, bob, clinic)
+    dan = make_doctor(clinic=clinic)
+    AvailabilityRule.objects.create(
+        doctor=dan, clinic=clinic, weekdays=[2], start_time=time(9), end_time=time(10), slot_minutes=20, modes=["video"]
+    )
+    with pytest.raises(BookingError) as refused:
+        book(alice, dan, clinic, starts_at=TOMORROW_9 + timedelta(minutes=20))
+    assert refused.value.code == "patient_busy"
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "code"),
+    [
+        (NOW - timedelta(hours=1), "in_past"),
+        (NOW + timedelta(minutes=30), "too_soon"),
+        (TOMORROW_9 + timedelta(days=70), "too_far"),
+        (TOMORROW_9 + timedelta(minutes=10), "not_offered"),  # off the slot grid
+        (datetime(2026, 12, 5, 9, 0, tzinfo=SHANGHAI), "not_offered"),  # a Saturday
+        (TOMORROW_9.replace(hour=12), "not_offered"),  # after hours
+    ],
+)
+def test_it_refuses_times_outside_the_rules_and_policy(
+    alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule, starts_at: datetime, code: str
+) -> None:
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, clinic, starts_at=starts_at)
+    assert refused.value.code == code
+    assert refused.value.message
+    assert not Appointment.objects.exists()
+
+
+def test_it_refuses_time_off(alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule) -> None:
+    TimeOff.objects.create(doctor=bob, starts_at=TOMORROW_9, ends_at=TOMORROW_9 + timedelta(days=1), created_by=bob)
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, clinic)
+    assert refused.value.code == "not_offered"
+
+
+def test_it_follows_the_clinics_policy(alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule) -> None:
+    BookingPolicy.objects.create(clinic=clinic, min_notice_minutes=48 * 60, max_ahead_days=30)
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, clinic)
+    assert refused.value.code == "too_soon"
+
+
+def test_it_refuses_a_mode_the_doctor_does_not_offer(
+    alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule
+) -> None:
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, clinic, mode="in_person")
+    assert refused.value.code == "mode_not_offered"
+
+
+def test_it_needs_consent(alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule) -> None:
+    consent_withdraw(patient=alice, withdrawn_by=alice)
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, clinic)
+    assert refused.value.code == "no_consent"
+
+
+def test_it_needs_the_doctor_to_consult_at_the_clinic(alice: User, bob: User, hours: AvailabilityRule) -> None:
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, ClinicFactory())
+    assert refused.value.code == "not_here"
+
+
+def test_the_database_refuses_overlaps_on_postgresql(
+    alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule
+) -> None:
+    """Even code that skips the services can't double-book a doctor."""
+    from django.db import IntegrityError, transaction
+
+    from tests.services import require_postgres
+
+    require_postgres()
+    first = book(alice, bob, clinic)
+    other = PatientFactory()
+    with pytest.raises(IntegrityError, match="appointment_doctor_no_overlap"), transaction.atomic():
+        Appointment.objects.create(
+            patient=other,
+            doctor=bob,
+            clinic=clinic,
+            starts_at=first.starts_at + timedelta(minutes=15),
+            ends_at=first.ends_at + timedelta(minutes=15),
+            mode="video",
+            booked_by=other,
+        )
+    # A cancelled appointment frees its time.
+    Appointment.objects.filter(pk=first.pk).update(status="cancelled")
+    Appointment.objects.create(
+        patient=other,
+        doctor=bob,
+        clinic=clinic,
+        starts_at=first.starts_at,
+        ends_at=first.ends_at,
+        mode="video",
+        booked_by=other,
+    )
