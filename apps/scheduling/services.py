@@ -21,7 +21,7 @@ from apps.accounts.selectors import consent_is_current
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.clinics.models import Clinic
-from apps.scheduling.models import HOLDING_STATUSES, Appointment
+from apps.scheduling.models import HOLDING_STATUSES, Appointment, AppointmentStatus
 from apps.scheduling.selectors import (
     clinic_policy,
     clinic_zone,
@@ -31,6 +31,27 @@ from apps.scheduling.selectors import (
     time_off_intervals,
 )
 from apps.scheduling.slots import compute_slots
+
+
+class AppointmentChangeError(Exception):
+    """A cancellation, reschedule or status change refused for a reason the
+    user can act on."""
+
+    MESSAGES: dict[str, Promise] = {
+        "not_active": _("This appointment is no longer booked."),
+        "past_cutoff": _("It is too late to change this appointment online. Please call the clinic."),
+        "reason_needed": _("Staff must give a reason to change an appointment after the cutoff."),
+        "not_started": _("An appointment can be marked only once its time has come."),
+        "bad_status": _("An appointment can be marked completed or as a no-show only."),
+    }
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        super().__init__(code)
+
+    @property
+    def message(self) -> str:
+        return str(self.MESSAGES[self.code])
 
 
 class BookingError(Exception):
@@ -150,3 +171,130 @@ def appointment_book(
             clinic_id=clinic.pk,
         )
     return appointment
+
+
+def _cutoff_passed(appointment: Appointment, now: datetime) -> bool:
+    hours = clinic_policy(clinic=appointment.clinic).cancellation_cutoff_hours
+    return now > appointment.starts_at - timedelta(hours=hours)
+
+
+def _lock_active(appointment: Appointment) -> Appointment:
+    locked = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    if locked.status != AppointmentStatus.BOOKED:
+        raise AppointmentChangeError("not_active")
+    return locked
+
+
+def appointment_cancel(
+    *, appointment: Appointment, by: User, reason: str = "", staff: bool = False, now: datetime | None = None
+) -> Appointment:
+    """Cancel a booked appointment. Patients are bound by the clinic's
+    cutoff; staff may cancel later with a reason."""
+    now = now or timezone.now()
+    reason = reason.strip()[:300]
+    with transaction.atomic():
+        locked = _lock_active(appointment)
+        if _cutoff_passed(locked, now):
+            if not staff:
+                raise AppointmentChangeError("past_cutoff")
+            if not reason:
+                raise AppointmentChangeError("reason_needed")
+        locked.status = AppointmentStatus.CANCELLED
+        locked.cancelled_at = now
+        locked.cancelled_by = by
+        locked.cancel_reason = reason
+        locked.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"])
+        audit_record(
+            action=AuditAction.UPDATE,
+            actor=by,
+            object_type="appointment",
+            object_id=locked.pk,
+            patient=locked.patient,
+            clinic_id=locked.clinic_id,
+            reason=f"cancelled: {reason}"[:500],
+        )
+    return locked
+
+
+def appointment_reschedule(
+    *,
+    appointment: Appointment,
+    starts_at: datetime,
+    by: User,
+    mode: str | None = None,
+    reason: str = "",
+    staff: bool = False,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move an appointment in one step: the new one is booked and the old one
+    cancelled together, or nothing changes."""
+    now = now or timezone.now()
+    mode = mode or appointment.mode
+    reason = reason.strip()[:300]
+    _check_policy(clinic=appointment.clinic, starts_at=starts_at, now=now)
+    ends_at = _offered_slot_end(
+        doctor=appointment.doctor, clinic=appointment.clinic, starts_at=starts_at, mode=mode, now=now
+    )
+    with transaction.atomic():
+        old = _lock_active(appointment)
+        if _cutoff_passed(old, now):
+            if not staff:
+                raise AppointmentChangeError("past_cutoff")
+            if not reason:
+                raise AppointmentChangeError("reason_needed")
+        # Free the old time first: the new one may overlap it (same doctor,
+        # a little later), and the database checks each statement.
+        old.status = AppointmentStatus.CANCELLED
+        old.cancelled_at = now
+        old.cancelled_by = by
+        old.cancel_reason = reason or "rescheduled"
+        old.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"])
+        new = Appointment(
+            patient=old.patient,
+            doctor=old.doctor,
+            clinic=old.clinic,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            mode=mode,
+            reason=old.reason,
+            booked_by=by,
+            rescheduled_from=old,
+        )
+        _insert(new)
+        audit_record(
+            action=AuditAction.UPDATE,
+            actor=by,
+            object_type="appointment",
+            object_id=new.pk,
+            patient=new.patient,
+            clinic_id=new.clinic_id,
+            reason=f"rescheduled from {old.pk}",
+        )
+    return new
+
+
+def appointment_mark(*, appointment: Appointment, status: str, by: User, now: datetime | None = None) -> Appointment:
+    """Staff record how an appointment went: completed or no-show."""
+    now = now or timezone.now()
+    if status not in (AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW):
+        raise AppointmentChangeError("bad_status")
+    with transaction.atomic():
+        locked = _lock_active(appointment)
+        if now < locked.starts_at:
+            raise AppointmentChangeError("not_started")
+        locked.status = status
+        fields = ["status", "updated_at"]
+        if status == AppointmentStatus.COMPLETED:
+            locked.completed_at = now
+            fields.append("completed_at")
+        locked.save(update_fields=fields)
+        audit_record(
+            action=AuditAction.UPDATE,
+            actor=by,
+            object_type="appointment",
+            object_id=locked.pk,
+            patient=locked.patient,
+            clinic_id=locked.clinic_id,
+            reason=status,
+        )
+    return locked

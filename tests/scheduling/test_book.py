@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import zoneinfo
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -10,41 +9,9 @@ from apps.accounts.services import consent_withdraw
 from apps.audit.models import AuditEvent
 from apps.clinics.models import Clinic
 from apps.scheduling.models import Appointment, AvailabilityRule, BookingPolicy, TimeOff
-from apps.scheduling.services import BookingError, appointment_book
+from apps.scheduling.services import BookingError
 from tests.factories import ClinicFactory, PatientFactory, make_doctor
-
-SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
-NOW = datetime(2026, 12, 1, 8, 0, tzinfo=SHANGHAI)  # a Tuesday morning
-TOMORROW_9 = datetime(2026, 12, 2, 9, 0, tzinfo=SHANGHAI)
-
-
-@pytest.fixture
-def hours(bob: User, clinic: Clinic) -> AvailabilityRule:
-    return AvailabilityRule.objects.create(
-        doctor=bob,
-        clinic=clinic,
-        weekdays=[0, 1, 2, 3, 4],
-        start_time=time(9),
-        end_time=time(12),
-        slot_minutes=30,
-        buffer_minutes=0,
-        modes=["video", "phone"],
-    )
-
-
-def book(
-    patient: User, doctor: User, clinic: Clinic, starts_at: datetime = TOMORROW_9, mode: str = "video"
-) -> Appointment:
-    return appointment_book(
-        patient=patient,
-        doctor=doctor,
-        clinic=clinic,
-        starts_at=starts_at,
-        mode=mode,
-        reason="Cough",
-        booked_by=patient,
-        now=NOW,
-    )
+from tests.scheduling.conftest import NOW, SHANGHAI, TOMORROW_9, book
 
 
 @pytest.mark.sqlite

@@ -16,7 +16,7 @@ from apps.clinics.models import Clinic
 from apps.scheduling.models import Appointment, AvailabilityRule
 from apps.scheduling.services import BookingError, appointment_book
 from tests.factories import ClinicFactory, PatientFactory, make_doctor
-from tests.scheduling.test_book import NOW, TOMORROW_9
+from tests.scheduling.conftest import NOW, TOMORROW_9
 
 pytestmark = [pytest.mark.sqlite, pytest.mark.django_db(transaction=True)]
 
