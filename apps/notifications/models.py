@@ -34,6 +34,7 @@ class Status(models.TextChoices):
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed, will retry")
     DEAD = "dead", _("Not delivered")
+    WITHDRAWN = "withdrawn", _("Withdrawn (no longer needed)")
 
 
 class Notification(models.Model):

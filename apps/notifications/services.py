@@ -144,12 +144,15 @@ def notification_send(
     attachments: list[dict[str, Any]] | None = None,
     channels: Iterable[str] | None = None,
     sensitive: bool = False,
+    not_before: datetime | None = None,
 ) -> list[Notification]:
     """One logical message to a user, on each channel their preferences for
     ``category`` choose (or exactly ``channels``) and that can reach them.
+    ``not_before`` schedules it (a reminder); the beat scan sends it then.
 
     Asking again with the same ``idempotency_key`` creates nothing new."""
     now = timezone.now()
+    send_at = max(now, not_before) if not_before else now
     wanted = frozenset(channels) if channels is not None else preferred_channels(user=recipient, category=category)
     rows: list[Notification] = []
     for channel in sorted(wanted & reachable_channels(user=recipient)):
@@ -165,7 +168,7 @@ def notification_send(
             urgent=urgent,
             sensitive=sensitive,
             idempotency_key=idempotency_key,
-            due_at=_sms_due_at(user=recipient, now=now, urgent=urgent) if channel == Channel.SMS else now,
+            due_at=_sms_due_at(user=recipient, now=send_at, urgent=urgent) if channel == Channel.SMS else send_at,
         )
         rows.append(row)
     return _store(rows, now=now)
@@ -323,6 +326,14 @@ def notifications_enqueue_due(*, limit: int = 2000) -> int:
     for notification_id in ids:
         notification_deliver_task.delay(notification_id)
     return len(ids)
+
+
+def notifications_withdraw(*, idempotency_key_prefix: str) -> int:
+    """Withdraw messages that wait and are no longer true (the reminders of a
+    cancelled appointment). Sent ones stay as they are."""
+    return Notification.objects.filter(
+        idempotency_key__startswith=idempotency_key_prefix, status__in=[Status.PENDING, Status.FAILED]
+    ).update(status=Status.WITHDRAWN, enqueued_at=None)
 
 
 def notification_retry(*, notification: Notification) -> bool:

@@ -22,6 +22,7 @@ from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.clinics.models import Clinic
 from apps.scheduling.models import HOLDING_STATUSES, Appointment, AppointmentStatus
+from apps.scheduling.notices import notify_booked, notify_cancelled, notify_rescheduled
 from apps.scheduling.selectors import (
     clinic_policy,
     clinic_zone,
@@ -162,6 +163,7 @@ def appointment_book(
     )
     with transaction.atomic():
         _insert(appointment)
+        notify_booked(appointment)
         audit_record(
             action=AuditAction.CREATE,
             actor=booked_by,
@@ -204,6 +206,7 @@ def appointment_cancel(
         locked.cancelled_by = by
         locked.cancel_reason = reason
         locked.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"])
+        notify_cancelled(locked)
         audit_record(
             action=AuditAction.UPDATE,
             actor=by,
@@ -261,6 +264,7 @@ def appointment_reschedule(
             rescheduled_from=old,
         )
         _insert(new)
+        notify_rescheduled(old, new)
         audit_record(
             action=AuditAction.UPDATE,
             actor=by,

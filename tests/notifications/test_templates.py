@@ -32,6 +32,18 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "link": "/clinics/1/staff/",
     },
 }
+_APPOINTMENT = {
+    "doctor": "欧阳建国",
+    "patient": "司马秀英",
+    "clinic": "青山县人民医院 Qingshan County Hospital",
+    "starts_at": "2026-12-02T01:00:00+00:00",
+    "ends_at": "2026-12-02T01:30:00+00:00",
+    "mode": "video",
+    "cancel_reason": "医生临时出诊",
+    "link": "/",
+}
+for _name in ("booked", "rescheduled", "cancelled", "reminder", "booked_doctor", "cancelled_doctor"):
+    CONTEXTS[f"appointment/{_name}"] = _APPOINTMENT
 
 
 def _templates() -> list[str]:

@@ -1,0 +1,129 @@
+"""What patients and doctors are told when an appointment is booked, moved
+or cancelled, and the reminders before it: all through the notification
+outbox, written in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone, translation
+
+from apps.notifications.models import Category, Channel
+from apps.notifications.services import notification_send, notifications_withdraw
+from apps.scheduling.ics import appointment_ics
+from apps.scheduling.models import DEFAULT_REMINDER_OFFSETS_MINUTES, Appointment
+from apps.scheduling.selectors import clinic_policy
+
+
+def _context(appointment: Appointment) -> dict[str, Any]:
+    return {
+        "doctor": appointment.doctor.full_name,
+        "patient": appointment.patient.full_name,
+        "clinic": appointment.clinic.name,
+        "starts_at": appointment.starts_at.isoformat(),
+        "ends_at": appointment.ends_at.isoformat(),
+        "mode": appointment.mode,
+        "cancel_reason": appointment.cancel_reason,
+        "link": "/",
+    }
+
+
+def _ics_attachment(appointment: Appointment, *, cancelled: bool = False) -> dict[str, str]:
+    with translation.override(appointment.patient.language):
+        content = appointment_ics(appointment, cancelled=cancelled)
+    return {"filename": "telemed-appointment.ics", "content": content, "mimetype": "text/calendar"}
+
+
+def _reminder_key_prefix(appointment: Appointment) -> str:
+    return f"appointment-reminder:{appointment.pk}:"
+
+
+def _schedule_reminders(appointment: Appointment) -> None:
+    policy = clinic_policy(clinic=appointment.clinic)
+    offsets = policy.reminder_offsets_minutes or DEFAULT_REMINDER_OFFSETS_MINUTES
+    patient = appointment.patient
+    # One channel that reaches the patient outside the app, plus the app.
+    channels = [Channel.SMS if patient.phone else Channel.EMAIL, Channel.IN_APP]
+    now = timezone.now()
+    for minutes in offsets:
+        send_at = appointment.starts_at - timedelta(minutes=minutes)
+        if send_at <= now:
+            continue  # booked too late for this reminder to mean anything
+        notification_send(
+            recipient=patient,
+            category=Category.APPOINTMENT,
+            template="appointment/reminder",
+            context=_context(appointment),
+            idempotency_key=f"{_reminder_key_prefix(appointment)}{minutes}",
+            clinic_id=appointment.clinic_id,
+            channels=channels,
+            not_before=send_at,
+        )
+
+
+def notify_booked(appointment: Appointment) -> None:
+    notification_send(
+        recipient=appointment.patient,
+        category=Category.APPOINTMENT,
+        template="appointment/booked",
+        context=_context(appointment),
+        idempotency_key=f"appointment-booked:{appointment.pk}",
+        clinic_id=appointment.clinic_id,
+        attachments=[_ics_attachment(appointment)],
+    )
+    notification_send(
+        recipient=appointment.doctor,
+        category=Category.APPOINTMENT,
+        template="appointment/booked_doctor",
+        context=_context(appointment),
+        idempotency_key=f"appointment-booked-doctor:{appointment.pk}",
+        clinic_id=appointment.clinic_id,
+        channels=[Channel.IN_APP],
+    )
+    _schedule_reminders(appointment)
+
+
+def notify_rescheduled(old: Appointment, new: Appointment) -> None:
+    notifications_withdraw(idempotency_key_prefix=_reminder_key_prefix(old))
+    notification_send(
+        recipient=new.patient,
+        category=Category.APPOINTMENT,
+        template="appointment/rescheduled",
+        context=_context(new),
+        idempotency_key=f"appointment-rescheduled:{new.pk}",
+        clinic_id=new.clinic_id,
+        attachments=[_ics_attachment(new)],
+    )
+    notification_send(
+        recipient=new.doctor,
+        category=Category.APPOINTMENT,
+        template="appointment/booked_doctor",
+        context=_context(new),
+        idempotency_key=f"appointment-booked-doctor:{new.pk}",
+        clinic_id=new.clinic_id,
+        channels=[Channel.IN_APP],
+    )
+    _schedule_reminders(new)
+
+
+def notify_cancelled(appointment: Appointment) -> None:
+    notifications_withdraw(idempotency_key_prefix=_reminder_key_prefix(appointment))
+    notification_send(
+        recipient=appointment.patient,
+        category=Category.APPOINTMENT,
+        template="appointment/cancelled",
+        context=_context(appointment),
+        idempotency_key=f"appointment-cancelled:{appointment.pk}",
+        clinic_id=appointment.clinic_id,
+        attachments=[_ics_attachment(appointment, cancelled=True)],
+    )
+    notification_send(
+        recipient=appointment.doctor,
+        category=Category.APPOINTMENT,
+        template="appointment/cancelled_doctor",
+        context=_context(appointment),
+        idempotency_key=f"appointment-cancelled-doctor:{appointment.pk}",
+        clinic_id=appointment.clinic_id,
+        channels=[Channel.IN_APP],
+    )

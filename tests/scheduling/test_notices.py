@@ -1,0 +1,112 @@
+"""What people are told about their appointments, and when."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.core import mail
+from icalendar import Calendar
+
+from apps.accounts.models import User
+from apps.clinics.models import Clinic
+from apps.notifications.models import Notification
+from apps.notifications.services import notifications_enqueue_due
+from apps.scheduling.models import Appointment
+from apps.scheduling.services import appointment_cancel, appointment_reschedule
+from tests.conftest import sms_sent
+from tests.scheduling.conftest import NOW, TOMORROW_9, book
+
+pytestmark = pytest.mark.usefixtures("hours")
+Deliver = Callable[[], Any]
+
+
+def _booked(alice: User, bob: User, clinic: Clinic, deliver: Deliver) -> Appointment:
+    with time_machine.travel(NOW, tick=False), deliver():
+        return book(alice, bob, clinic)
+
+
+def test_booking_tells_the_patient_and_the_doctor(alice: User, bob: User, clinic: Clinic, deliver: Deliver) -> None:
+    User.objects.filter(pk=alice.pk).update(language="zh-hans", timezone="America/New_York")
+    alice.refresh_from_db()
+    appointment = _booked(alice, bob, clinic, deliver)
+    [sms] = sms_sent(alice.phone)
+    # 09:00 in Shanghai, where the clinic is, is 20:00 the evening before in
+    # New York, where Alice is.
+    assert "2026-12-01 20:00" in sms.body
+    assert "Bob" in sms.body
+    assert "视频问诊" in sms.body
+    [email] = mail.outbox
+    [(filename, content, mimetype)] = email.attachments
+    assert (filename, mimetype) == ("telemed-appointment.ics", "text/calendar")
+    event = next(iter(Calendar.from_ical(content).walk("VEVENT")))
+    assert event.decoded("dtstart") == appointment.starts_at
+    assert str(event["uid"]) == f"appointment-{appointment.pk}@telemed"
+    doctor_note = Notification.objects.get(recipient=bob, template="appointment/booked_doctor")
+    assert doctor_note.channel == "in_app"
+    assert doctor_note.status == "sent"
+
+
+def test_reminders_go_once_at_24_hours_and_1_hour(alice: User, bob: User, clinic: Clinic, deliver: Deliver) -> None:
+    appointment = _booked(alice, bob, clinic, deliver)
+    before = len(sms_sent(alice.phone))
+    with time_machine.travel(appointment.starts_at - timedelta(hours=25), tick=False):
+        notifications_enqueue_due()
+    assert len(sms_sent(alice.phone)) == before
+    with time_machine.travel(appointment.starts_at - timedelta(hours=23), tick=False):
+        notifications_enqueue_due()
+        notifications_enqueue_due()
+    assert len(sms_sent(alice.phone)) == before + 1
+    assert "reminder" in sms_sent(alice.phone)[-1].body
+    with time_machine.travel(appointment.starts_at - timedelta(minutes=30), tick=False):
+        notifications_enqueue_due()
+    assert len(sms_sent(alice.phone)) == before + 2
+
+
+def test_no_reminder_after_a_cancellation(alice: User, bob: User, clinic: Clinic, deliver: Deliver) -> None:
+    appointment = _booked(alice, bob, clinic, deliver)
+    with time_machine.travel(NOW, tick=False), deliver():
+        appointment_cancel(appointment=appointment, by=alice, now=NOW)
+    assert "cancelled" in sms_sent(alice.phone)[-1].body
+    sent = len(sms_sent(alice.phone))
+    with time_machine.travel(appointment.starts_at - timedelta(minutes=30), tick=False):
+        notifications_enqueue_due()
+    assert len(sms_sent(alice.phone)) == sent
+    assert set(Notification.objects.filter(template="appointment/reminder").values_list("status", flat=True)) == {
+        "withdrawn"
+    }
+    cancel_mail = mail.outbox[-1]
+    calendar = Calendar.from_ical(cancel_mail.attachments[0][1])
+    assert str(calendar["method"]) == "CANCEL"
+
+
+def test_a_reschedule_moves_the_reminders(alice: User, bob: User, clinic: Clinic, deliver: Deliver) -> None:
+    appointment = _booked(alice, bob, clinic, deliver)
+    with time_machine.travel(NOW, tick=False), deliver():
+        moved = appointment_reschedule(
+            appointment=appointment, starts_at=TOMORROW_9 + timedelta(hours=1), by=alice, now=NOW
+        )
+    assert "moved to 2026-12-02 10:00" in sms_sent(alice.phone)[-1].body
+    with time_machine.travel(appointment.starts_at - timedelta(minutes=30), tick=False):
+        notifications_enqueue_due()  # the old appointment's 1-hour reminder must not go
+    old = Notification.objects.filter(idempotency_key__startswith=f"appointment-reminder:{appointment.pk}:")
+    assert set(old.values_list("status", flat=True)) == {"withdrawn"}
+    with time_machine.travel(moved.starts_at - timedelta(minutes=30), tick=False):
+        notifications_enqueue_due()
+    new = Notification.objects.filter(idempotency_key__startswith=f"appointment-reminder:{moved.pk}:", channel="sms")
+    assert list(new.values_list("status", flat=True)) == ["sent", "sent"]  # 24 hours and 1 hour before
+
+
+def test_a_confirmation_waits_for_the_morning_in_quiet_hours(
+    alice: User, bob: User, clinic: Clinic, deliver: Deliver
+) -> None:
+    User.objects.filter(pk=alice.pk).update(timezone="Europe/London")  # NOW is midnight in London
+    alice.refresh_from_db()
+    _booked(alice, bob, clinic, deliver)
+    assert sms_sent(alice.phone) == []
+    with time_machine.travel(NOW + timedelta(hours=7, minutes=1), tick=False):
+        notifications_enqueue_due()
+    assert "booked" in sms_sent(alice.phone)[0].body
