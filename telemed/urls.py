@@ -17,6 +17,7 @@ urlpatterns = [
     # Short: invitation links travel by SMS.
     path("i/<str:token>/", invitation_accept_view, name="invitation_accept"),
     path("notifications/", include("apps.notifications.urls")),
+    path("appointments/", include("apps.scheduling.urls")),
     path("admin/", admin.site.urls),
     path("", include("apps.core.urls")),
 ]

@@ -17,9 +17,21 @@ def patient_can_be_seen_by(*, user: User, patient: User) -> bool:
     Later rules (shared appointment, open referral, care team) join here."""
     if not user.is_authenticated:
         return False
-    if user.pk == patient.pk:  # noqa: SIM103  # one rule per line; more rules join below
+    if user.pk == patient.pk:
+        return True
+    if _shares_an_appointment(doctor=user, patient=patient):  # noqa: SIM103  # one rule per line; referrals and care teams join here
         return True
     return False
+
+
+def _shares_an_appointment(*, doctor: User, patient: User) -> bool:
+    """A doctor sees the record of a patient they have an appointment with,
+    past or future (a cancelled one doesn't count)."""
+    from apps.scheduling.models import Appointment, AppointmentStatus
+
+    return (
+        Appointment.objects.filter(doctor=doctor, patient=patient).exclude(status=AppointmentStatus.CANCELLED).exists()
+    )
 
 
 def patient_get_for_user(*, user: User, patient_id: int) -> User:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import zoneinfo
 from datetime import date, datetime, time, timedelta
 
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
 from apps.accounts.models import User
 from apps.clinics.models import Clinic, Membership, Role
 from apps.scheduling.models import (
@@ -90,3 +93,31 @@ def doctor_free_slots(*, doctor: User, clinic: Clinic, first_day: date, days: in
         time_off=time_off_intervals(doctor=doctor, start=start, end=end),
         busy=busy_intervals(doctor=doctor, start=start, end=end),
     )
+
+
+def appointments_visible_to(*, user: User) -> QuerySet[Appointment]:
+    """Appointments ``user`` may see: their own as patient or doctor, and
+    those of the clinics they administer."""
+    from apps.clinics.models import Role
+
+    admin_clinics = Membership.objects.filter(user=user, role=Role.ADMIN, is_active=True).values("clinic_id")
+    return Appointment.objects.filter(Q(patient=user) | Q(doctor=user) | Q(clinic_id__in=admin_clinics)).select_related(
+        "patient", "doctor", "clinic"
+    )
+
+
+def appointment_get_for_user(*, user: User, appointment_id: int) -> Appointment:
+    """The appointment, or "not found" for anyone who may not see it."""
+    appointment = appointments_visible_to(user=user).filter(pk=appointment_id).first()
+    if appointment is None:
+        raise Http404
+    return appointment
+
+
+def patient_appointments(*, patient: User, now: datetime) -> tuple[list[Appointment], list[Appointment]]:
+    """A patient's upcoming and past appointments (cancelled ones among the past)."""
+    rows = list(Appointment.objects.filter(patient=patient).select_related("doctor", "clinic").order_by("starts_at"))
+    upcoming = [a for a in rows if a.ends_at > now and a.status == "booked"]
+    past = [a for a in rows if a not in upcoming]
+    past.reverse()
+    return upcoming, past

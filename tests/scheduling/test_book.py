@@ -139,3 +139,37 @@ def test_the_database_refuses_overlaps_on_postgresql(
         mode="video",
         booked_by=other,
     )
+
+
+def test_a_doctor_sees_the_record_of_a_patient_they_have_an_appointment_with(
+    alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule
+) -> None:
+    from django.http import Http404
+
+    from apps.accounts.selectors import patient_get_for_user
+    from apps.scheduling.services import appointment_cancel
+
+    with pytest.raises(Http404):
+        patient_get_for_user(user=bob, patient_id=alice.pk)
+    appointment = book(alice, bob, clinic)
+    assert patient_get_for_user(user=bob, patient_id=alice.pk) == alice
+    appointment_cancel(appointment=appointment, by=alice, now=NOW)
+    with pytest.raises(Http404):
+        patient_get_for_user(user=bob, patient_id=alice.pk)
+
+
+def test_only_the_patient_the_doctor_and_the_clinics_admins_see_an_appointment(
+    alice: User, bob: User, carol: User, mallory: User, clinic: Clinic, hours: AvailabilityRule
+) -> None:
+    from django.http import Http404
+
+    from apps.scheduling.selectors import appointment_get_for_user
+    from tests.factories import make_clinic_admin
+
+    appointment = book(alice, bob, clinic)
+    for user in (alice, bob, carol):
+        assert appointment_get_for_user(user=user, appointment_id=appointment.pk) == appointment
+    other_admin = make_clinic_admin(clinic=ClinicFactory())
+    for user in (mallory, other_admin):
+        with pytest.raises(Http404):
+            appointment_get_for_user(user=user, appointment_id=appointment.pk)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from apps.accounts.models import Language
+from apps.clinics.models import Clinic, Specialty
+from apps.scheduling.models import ConsultMode
+
+
+class DoctorSearchForm(forms.Form):
+    specialty = forms.ModelChoiceField(
+        label=_("Specialty"), queryset=Specialty.objects.all(), required=False, empty_label=_("Any")
+    )
+    clinic = forms.ModelChoiceField(
+        label=_("Clinic"), queryset=Clinic.objects.filter(is_active=True), required=False, empty_label=_("Any")
+    )
+    language = forms.ChoiceField(label=_("Speaks"), choices=[("", _("Any")), *Language.choices], required=False)
+
+
+class BookingForm(forms.Form):
+    starts_at = forms.DateTimeField(widget=forms.HiddenInput)
+    mode = forms.ChoiceField(
+        label=_("How would you like to consult?"), choices=ConsultMode.choices, widget=forms.RadioSelect
+    )
+    reason = forms.CharField(
+        label=_("Reason for the visit (optional)"),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, modes: frozenset[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if modes is not None:
+            mode_field = self.fields["mode"]
+            assert isinstance(mode_field, forms.ChoiceField)
+            mode_field.choices = [(v, label) for v, label in ConsultMode.choices if v in modes]
+
+    def clean_starts_at(self) -> datetime:
+        value: datetime = self.cleaned_data["starts_at"]
+        if value.tzinfo is None:
+            raise forms.ValidationError(_("This time is not valid."))
+        return value
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(label=_("Reason (optional)"), max_length=300, required=False)

@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts.decorators import consent_required, patient_required
+from apps.accounts.models import User
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
+from apps.clinics.models import Clinic, DoctorProfile
+from apps.core.http import AuthedRequest
+from apps.scheduling.forms import BookingForm, CancelForm, DoctorSearchForm
+from apps.scheduling.ics import appointment_ics
+from apps.scheduling.selectors import (
+    appointment_get_for_user,
+    clinic_zone,
+    doctor_free_slots,
+    doctor_practises_at,
+    patient_appointments,
+)
+from apps.scheduling.services import (
+    AppointmentChangeError,
+    BookingError,
+    appointment_book,
+    appointment_cancel,
+    appointment_reschedule,
+)
+from apps.scheduling.slots import Slot
+
+SEARCH_DAYS = 14
+
+
+@dataclass(frozen=True)
+class DoctorResult:
+    profile: DoctorProfile
+    clinic: Clinic
+    earliest: Slot | None
+
+
+@patient_required
+@require_GET
+def my_appointments(request: AuthedRequest) -> HttpResponse:
+    upcoming, past = patient_appointments(patient=request.user, now=timezone.now())
+    return render(request, "scheduling/my_appointments.html", {"upcoming": upcoming, "past": past})
+
+
+@patient_required
+@require_GET
+def find_doctor(request: AuthedRequest) -> HttpResponse:
+    """Doctors of the whole network with their earliest free slot, earliest first."""
+    form = DoctorSearchForm(request.GET or None)
+    profiles = DoctorProfile.objects.select_related("user").prefetch_related("specialties", "user__memberships__clinic")
+    filters = form.cleaned_data if form.is_valid() else {}
+    if filters.get("specialty"):
+        profiles = profiles.filter(specialties=filters["specialty"])
+    wanted_clinic = filters.get("clinic")
+    wanted_language = filters.get("language")
+    now = timezone.now()
+    results: list[DoctorResult] = []
+    for profile in profiles:
+        if wanted_language and wanted_language not in profile.languages:
+            continue
+        for membership in profile.user.memberships.all():
+            if membership.role != "doctor" or not membership.is_active or not membership.clinic.is_active:
+                continue
+            if wanted_clinic and membership.clinic != wanted_clinic:
+                continue
+            first_day = now.astimezone(clinic_zone(membership.clinic)).date()
+            slots = doctor_free_slots(
+                doctor=profile.user, clinic=membership.clinic, first_day=first_day, days=SEARCH_DAYS, now=now
+            )
+            results.append(DoctorResult(profile, membership.clinic, slots[0] if slots else None))
+    far_future = now + timedelta(days=3650)
+    results.sort(key=lambda r: r.earliest.start if r.earliest else far_future)
+    return render(request, "scheduling/find_doctor.html", {"form": form, "results": results})
+
+
+def _week_start(request: AuthedRequest, zone_today: date) -> date:
+    try:
+        requested = date.fromisoformat(request.GET.get("week", ""))
+    except ValueError:
+        return zone_today
+    return max(zone_today, requested)
+
+
+def _slots_by_day(slots: list[Slot]) -> list[tuple[date, list[Slot]]]:
+    by_day: dict[date, list[Slot]] = defaultdict(list)
+    viewer_zone = timezone.get_current_timezone()
+    for slot in slots:
+        by_day[slot.start.astimezone(viewer_zone).date()].append(slot)
+    return sorted(by_day.items())
+
+
+def _doctor_at(doctor_id: int, clinic_id: int) -> tuple[User, Clinic]:
+    doctor = get_object_or_404(User, pk=doctor_id, doctor_profile__isnull=False)
+    clinic = get_object_or_404(Clinic, pk=clinic_id, is_active=True)
+    if not doctor_practises_at(doctor=doctor, clinic=clinic):
+        raise Http404
+    return doctor, clinic
+
+
+@patient_required
+@require_GET
+def doctor_week(request: AuthedRequest, doctor_id: int, clinic_id: int) -> HttpResponse:
+    doctor, clinic = _doctor_at(doctor_id, clinic_id)
+    now = timezone.now()
+    today = now.astimezone(clinic_zone(clinic)).date()
+    first_day = _week_start(request, today)
+    slots = doctor_free_slots(doctor=doctor, clinic=clinic, first_day=first_day, days=7, now=now)
+    return render(
+        request,
+        "scheduling/doctor_week.html",
+        {
+            "doctor": doctor,
+            "clinic": clinic,
+            "days": _slots_by_day(slots),
+            "first_day": first_day,
+            "next_week": first_day + timedelta(days=7),
+            "previous_week": first_day - timedelta(days=7) if first_day > today else None,
+            "reschedule": request.GET.get("reschedule", ""),
+        },
+    )
+
+
+@consent_required
+@require_http_methods(["GET", "POST"])
+def book(request: AuthedRequest, doctor_id: int, clinic_id: int) -> HttpResponse:
+    doctor, clinic = _doctor_at(doctor_id, clinic_id)
+    data = request.POST if request.method == "POST" else request.GET
+    probe = BookingForm(data)
+    probe.is_valid()  # only the time matters here; the rest is checked below
+    starts_at = probe.cleaned_data.get("starts_at")
+    if starts_at is None:
+        messages.error(request, _("Choose a time first."))
+        return redirect("scheduling:doctor_week", doctor_id=doctor.pk, clinic_id=clinic.pk)
+    slot = next(
+        (
+            s
+            for s in doctor_free_slots(
+                doctor=doctor,
+                clinic=clinic,
+                first_day=starts_at.astimezone(clinic_zone(clinic)).date(),
+                days=1,
+                now=timezone.now(),
+            )
+            if s.start == starts_at
+        ),
+        None,
+    )
+    if slot is None:
+        messages.error(request, _("This time is no longer free. Please choose another."))
+        return redirect("scheduling:doctor_week", doctor_id=doctor.pk, clinic_id=clinic.pk)
+    form = BookingForm(
+        request.POST if request.method == "POST" else None,
+        initial={"starts_at": starts_at.isoformat()},
+        modes=slot.modes,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            appointment_book(
+                patient=request.user,
+                doctor=doctor,
+                clinic=clinic,
+                starts_at=starts_at,
+                mode=form.cleaned_data["mode"],
+                reason=form.cleaned_data["reason"],
+                booked_by=request.user,
+            )
+        except BookingError as refused:
+            form.add_error(None, refused.message)
+        else:
+            messages.success(request, _("Your appointment is booked."))
+            return redirect("scheduling:mine")
+    return render(request, "scheduling/book.html", {"doctor": doctor, "clinic": clinic, "slot": slot, "form": form})
+
+
+@patient_required
+@require_POST
+def cancel(request: AuthedRequest, appointment_id: int) -> HttpResponse:
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    if appointment.patient_id != request.user.pk:
+        raise Http404
+    form = CancelForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        appointment_cancel(appointment=appointment, by=request.user, reason=reason)
+    except AppointmentChangeError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, _("Your appointment is cancelled."))
+    return redirect("scheduling:mine")
+
+
+@patient_required
+@require_POST
+def reschedule(request: AuthedRequest, appointment_id: int) -> HttpResponse:
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    if appointment.patient_id != request.user.pk:
+        raise Http404
+    form = BookingForm(request.POST)
+    form.fields["mode"].required = False
+    if not form.is_valid():
+        messages.error(request, _("Choose a time first."))
+        return redirect("scheduling:mine")
+    try:
+        appointment_reschedule(
+            appointment=appointment,
+            starts_at=form.cleaned_data["starts_at"],
+            by=request.user,
+            mode=form.cleaned_data["mode"] or None,
+        )
+    except (AppointmentChangeError, BookingError) as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, _("Your appointment is moved."))
+    return redirect("scheduling:mine")
+
+
+@require_GET
+def calendar_file(request: AuthedRequest, appointment_id: int) -> HttpResponse:
+    if not request.user.is_authenticated:
+        raise Http404
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    audit_record(
+        action=AuditAction.EXPORT,
+        actor=request.user,
+        object_type="appointment",
+        object_id=appointment.pk,
+        patient=appointment.patient,
+        clinic_id=appointment.clinic_id,
+    )
+    response = HttpResponse(appointment_ics(appointment), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="telemed-appointment-{appointment.pk}.ics"'
+    return response
