@@ -46,3 +46,16 @@ PATIENTS = [
     (None, "+8613800138004", "刘芳", "zh-hans", "石桥村", True),
     (None, "+8613800138005", "陈强", "zh-hans", "石桥村", False),
 ]
+
+# Weekly hours of every demo doctor at each of their clinics (clinic time):
+# weekday mornings and afternoons, 20-minute slots with 5 minutes between.
+WEEKLY_HOURS = [("08:30", "11:30"), ("14:00", "17:00")]
+SLOT_MINUTES = 20
+BUFFER_MINUTES = 5
+
+# The demo's "try a consult now" appointment: a video consult for 张伟 with
+# 王建国 that starts a few minutes after `seed_demo` (or `--refresh-soon`).
+SOON_PATIENT = "zhang.wei@example.org"
+SOON_DOCTOR = "doctor.wang@example.org"
+SOON_REASON = "Demo: a video consult you can join now"
+SOON_STARTS_IN_MINUTES = 5

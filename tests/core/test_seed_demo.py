@@ -34,3 +34,27 @@ def test_the_documented_demo_logins_work(db: None) -> None:
     response = client.post("/accounts/login/", {"login": "zhang.wei@example.org", "password": demo.DEMO_PASSWORD})
     assert response.status_code == 302
     assert client.get("/").status_code == 200
+
+
+def test_it_gives_every_doctor_hours_and_the_demo_patient_a_consult_soon(db: None) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.scheduling.models import Appointment, AvailabilityRule
+
+    call_command("seed_demo")
+    for membership in Membership.objects.filter(role="doctor"):
+        assert AvailabilityRule.objects.filter(doctor=membership.user, clinic=membership.clinic).exists()
+    soon = Appointment.objects.get(reason=demo.SOON_REASON, status="booked")
+    assert timezone.now() < soon.starts_at <= timezone.now() + timedelta(minutes=10)
+    assert soon.mode == "video"
+    assert Appointment.objects.filter(patient=soon.patient, status="completed").exists()
+    Appointment.objects.filter(pk=soon.pk).update(
+        starts_at=soon.starts_at - timedelta(days=1), ends_at=soon.ends_at - timedelta(days=1)
+    )
+    call_command("seed_demo", "--refresh-soon")
+    fresh = Appointment.objects.get(reason=demo.SOON_REASON, status="booked")
+    assert timezone.now() < fresh.starts_at <= timezone.now() + timedelta(minutes=10)
+    call_command("seed_demo")  # still idempotent
+    assert Appointment.objects.filter(reason=demo.SOON_REASON, status="booked").count() == 1
