@@ -1,13 +1,16 @@
 """``python -m bench``: run the benchmarks and write docs/benchmarks.md.
 
 Exit status 0 when every figure was measured (a page over its budget is a
-finding in the report, not a failure of the run); 1 when a request failed, a
-page did not load or the app could not start.
+finding in the report, not a failure of the run; so is the notification
+benchmark skipped for want of PostgreSQL or Redis, which the report says); 1
+when a request failed, a page did not load, the app could not start, or the
+notification benchmark failed (a notification not sent in time, a duplicate).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -17,8 +20,16 @@ from dataclasses import dataclass
 from types import FrameType
 
 from bench.http_load import LoadResult, LoadTarget, generator_name, load_run
+from bench.notifications import FULL_DELIVERY, SMOKE_DELIVERY, DeliveryPlan, DeliveryResult, delivery_run
 from bench.page_weight import PATIENT_PAGES, PageSpec, PageWeight, page_weights_measure
-from bench.report import BENCHMARKS_DOC, RunInfo, benchmarks_doc_write, generated_markdown, summary_text
+from bench.report import (
+    BENCHMARKS_DOC,
+    RunInfo,
+    benchmarks_doc_write,
+    delivery_summary_text,
+    generated_markdown,
+    summary_text,
+)
 from bench.server import ServerError, embedded_server
 from bench.sign_in import HOME_PATH, LOGIN_PATH, SignInError, patient_sign_in
 
@@ -29,11 +40,16 @@ class BenchPlan:
     warmup_s: float
     duration_s: float
     pages: list[PageSpec]
+    delivery: DeliveryPlan
     writes_doc: bool
 
 
-FULL_PLAN = BenchPlan(clients=16, warmup_s=2.0, duration_s=10.0, pages=PATIENT_PAGES, writes_doc=True)
-SMOKE_PLAN = BenchPlan(clients=16, warmup_s=0.5, duration_s=1.5, pages=PATIENT_PAGES[:1], writes_doc=False)
+FULL_PLAN = BenchPlan(
+    clients=16, warmup_s=2.0, duration_s=10.0, pages=PATIENT_PAGES, delivery=FULL_DELIVERY, writes_doc=True
+)
+SMOKE_PLAN = BenchPlan(
+    clients=16, warmup_s=0.5, duration_s=1.5, pages=PATIENT_PAGES[:1], delivery=SMOKE_DELIVERY, writes_doc=False
+)
 
 
 def arguments_parse(argv: list[str]) -> argparse.Namespace:
@@ -41,14 +57,45 @@ def arguments_parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="a few seconds per endpoint and one page, to check the harness works; writes nothing",
+        help="a few seconds per endpoint, one page and 200 notifications, to check the harness works; writes nothing",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["http", "notifications"],
+        help="run only the HTTP benchmarks (throughput, page weight) or only the notification delivery; writes nothing",
+    )
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Telemed setting for the notification workers and scanner (repeatable), to compare a change "
+        "with the defaults; writes nothing",
     )
     return parser.parse_args(argv)
+
+
+def settings_overrides_parse(values: list[str]) -> tuple[tuple[str, str], ...]:
+    overrides = []
+    for value in values:
+        name, separator, setting = value.partition("=")
+        if not separator or not name:
+            raise SystemExit(f"python -m bench: --worker-env wants NAME=VALUE, got {value!r}")
+        overrides.append((name, setting))
+    return tuple(overrides)
 
 
 def stop_on_sigterm(signal_number: int, frame: FrameType | None) -> None:
     """SIGTERM unwinds like Ctrl-C, so the server is stopped on the way out."""
     raise SystemExit(128 + signal_number)
+
+
+def delivery_bench_run(plan: BenchPlan) -> DeliveryResult:
+    print(
+        f"Delivering {plan.delivery.count:,} SMS notifications with two Celery workers (PostgreSQL, Redis):",
+        flush=True,
+    )
+    return delivery_run(plan.delivery)
 
 
 def bench_run(plan: BenchPlan) -> tuple[RunInfo, list[LoadResult], list[PageWeight]]:
@@ -93,21 +140,37 @@ def bench_run(plan: BenchPlan) -> tuple[RunInfo, list[LoadResult], list[PageWeig
 def main(argv: list[str]) -> int:
     arguments = arguments_parse(argv)
     plan = SMOKE_PLAN if arguments.smoke else FULL_PLAN
+    overrides = settings_overrides_parse(arguments.worker_env)
+    if overrides:
+        plan = dataclasses.replace(
+            plan, delivery=dataclasses.replace(plan.delivery, settings_overrides=overrides), writes_doc=False
+        )
     signal.signal(signal.SIGTERM, stop_on_sigterm)
+    if arguments.only == "notifications":
+        delivery = delivery_bench_run(plan)
+        print()
+        print(delivery_summary_text(delivery))
+        return 0 if delivery.passed or not delivery.measured else 1
     try:
         run, load_results, weights = bench_run(plan)
     except (ServerError, SignInError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
+    delivery_result = None if arguments.only == "http" else delivery_bench_run(plan)
     print()
     print(summary_text(run=run, load_results=load_results, weights=weights))
-    if plan.writes_doc:
-        benchmarks_doc_write(generated_markdown(run=run, load_results=load_results, weights=weights))
+    if delivery_result is not None:
+        print(delivery_summary_text(delivery_result))
+    if plan.writes_doc and arguments.only is None:
+        benchmarks_doc_write(
+            generated_markdown(run=run, load_results=load_results, weights=weights, delivery=delivery_result)
+        )
         print(f"\nWrote {BENCHMARKS_DOC}")
     measured_everything = all(result.errors == 0 for result in load_results) and all(
         weight.loaded for weight in weights
     )
-    return 0 if measured_everything else 1
+    delivered = delivery_result is None or delivery_result.passed or not delivery_result.measured
+    return 0 if measured_everything and delivered else 1
 
 
 if __name__ == "__main__":

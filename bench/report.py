@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.http_load import ACCEPT_ENCODING, LoadResult
+from bench.notifications import POLL_INTERVAL_S, SCAN_INTERVAL_S, WORKER_COUNT, DeliveryResult
 from bench.page_weight import PAGE_BUDGET_BYTES, PageWeight
 
 BENCHMARKS_DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -65,12 +67,13 @@ def _verdict(weight: PageWeight) -> str:
 
 def intro_markdown(run: RunInfo) -> str:
     return (
-        "How fast one Daphne process serves patient pages, and how many bytes a patient's phone downloads "
-        "to open each of them. `make bench` (`.venv/bin/python -m bench`, about a minute) starts Telemed in "
+        "How fast one Daphne process serves patient pages, how many bytes a patient's phone downloads "
+        "to open each of them, and how fast two Celery workers deliver a backlog of SMS notifications. "
+        "`make bench` (`.venv/bin/python -m bench`, a few minutes) starts Telemed in "
         "embedded mode in a fresh temporary directory (SQLite, in-memory channel layer, the `seed_demo` data, "
-        "collected static files, no Celery worker), serves it with one Daphne process on 127.0.0.1, measures, "
-        "stops it and rewrites this section; `python -m bench --smoke` is a few-second check that writes "
-        "nothing. "
+        "collected static files, no Celery worker), serves it with one Daphne process on 127.0.0.1, measures "
+        "and stops it; then runs the notification benchmark on PostgreSQL and Redis (below), and rewrites "
+        "this section; `python -m bench --smoke` is a short check of the same steps that writes nothing. "
         f"Last run {run.measured_at} on {run.platform}, {run.cpu_count} logical CPUs, "
         f"Python {run.python_version}, {run.browser}. "
         "Figures from different machines don't compare; runs on the same machine do."
@@ -156,8 +159,134 @@ def page_weight_markdown(weights: list[PageWeight]) -> str:
     return "\n".join(lines)
 
 
-def generated_markdown(*, run: RunInfo, load_results: list[LoadResult], weights: list[PageWeight]) -> str:
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.1f} s"
+
+
+def _rate(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.1f}"
+
+
+def delivery_verdict(result: DeliveryResult) -> str:
+    if result.skipped is not None:
+        return f"skipped: {result.skipped}"
+    if result.passed:
+        return "pass: every notification sent, each message accepted once, no duplicate request"
+    problems = []
+    if result.error:
+        problems.append(result.error)
+    if result.not_sent:
+        problems.append(f"{result.not_sent:,} not sent")
+    if result.accepted != result.count:
+        problems.append(f"the gateway accepted {result.accepted:,} of {result.count:,}")
+    if result.duplicate_requests or result.keys_accepted_more_than_once or result.numbers_accepted_more_than_once:
+        problems.append(
+            f"duplicates: {result.duplicate_requests} repeated request(s), "
+            f"{result.keys_accepted_more_than_once} key(s) and "
+            f"{result.numbers_accepted_more_than_once} number(s) accepted more than once"
+        )
+    return "FAIL: " + "; ".join(problems)
+
+
+def _task_results(results: dict[str, int]) -> str:
+    return ", ".join(f"{outcome} {count:,}" for outcome, count in sorted(results.items())) or "none logged"
+
+
+def delivery_markdown(result: DeliveryResult) -> str:
+    lines = [
+        "## Notification delivery (SMS outbox, two Celery workers)",
+        "",
+        f"{result.count:,} due SMS notifications delivered by {WORKER_COUNT} Celery worker processes "
+        "(`celery -A telemed worker --pool=prefork --concurrency=1 --loglevel=INFO --without-gossip "
+        "--without-mingle`, one pool child each) to a local SMS gateway (`tests.notifications.servers.SmsGateway`, "
+        "a threaded HTTP server in the bench process that answers at once and dedups on the `Idempotency-Key` "
+        "header), on PostgreSQL and Redis as in production. `python -m bench --only notifications` runs just "
+        "this (about four minutes); `--smoke` delivers 200.",
+        "",
+        "Set-up, not timed: a fresh PostgreSQL database (`telemed_bench_<pid>`, migrated, dropped afterwards), "
+        "a dedicated Redis database (flushed before and after), and one patient per notification, each with "
+        "its own phone number and one `sms` notification (`account/welcome`, English), pending, due now, never "
+        "enqueued. The rows are bulk-created straight into the tables (`python -m bench.notifications_child "
+        "seed`), not through `notification_send`: the figure is delivery alone.",
+        "",
+        f"Timed: a scanner process runs beat's scan, `notifications_enqueue_due` (at most 2,000 rows a call), "
+        f"every {SCAN_INTERVAL_S:g} s, and the workers run `notification_deliver_task` for each queued row. The "
+        "clock starts when the scanner starts and stops at the last row's `sent_at` (the rows are counted by "
+        f"SQL every {POLL_INTERVAL_S:g} s). In production beat sends that scan every "
+        "`NOTIFICATIONS_SCAN_INTERVAL_S` (10 s by default) to a worker, so a backlog is enqueued at most 2,000 "
+        "rows per interval. A duplicate is a request repeating an `Idempotency-Key` the gateway had already "
+        "accepted; there must be none, and no message accepted more than once.",
+        "",
+    ]
+    if result.skipped is not None:
+        lines.append(
+            f"**Skipped**: {result.skipped}. The benchmark needs PostgreSQL and Redis on 127.0.0.1 "
+            "(or `BENCH_POSTGRES_URL` / `BENCH_REDIS_URL`); the other benchmarks ran without it."
+        )
+        return "\n".join(lines)
+    lines += [
+        "| notifications | workers | time until all sent | messages/s | accepted by the gateway | requests "
+        "| duplicate requests | accepted more than once | not sent |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {result.count:,} | {result.workers_started} | {_seconds(result.elapsed_s)} "
+        f"| {_rate(result.messages_per_s)} | {result.accepted:,} | {result.requests:,} "
+        f"| {result.duplicate_requests:,} | {result.keys_accepted_more_than_once:,} | {result.not_sent:,} |",
+        "",
+        f"Verdict: {delivery_verdict(result)}.",
+        "",
+    ]
+    statuses = ", ".join(f"{status} {count:,}" for status, count in sorted(result.status_counts.items()))
+    lines += [
+        f"- Rows at the end: {statuses or 'none'}; gateway answers other than 200: {result.refused_requests:,}; "
+        f"phone numbers that got more than one message: {result.numbers_accepted_more_than_once:,}.",
+        f"- First message accepted by the gateway after {_seconds(result.first_accepted_s)}; every row "
+        f"enqueued once after {_seconds(result.all_enqueued_s)}; {result.scans} scans enqueued "
+        f"{result.rows_enqueued:,} rows in all (more than {result.count:,} means rows were enqueued again, "
+        "and tasks that find their row already sent return `skipped`); "
+        f"the longest scan that enqueued rows took {_seconds(result.longest_scan_s)}.",
+    ]
+    lines += [
+        f"- {worker.name}: tasks run in the timed window {_task_results(worker.task_results)}; mean task run time "
+        f"{'n/a' if worker.mean_task_ms is None else f'{worker.mean_task_ms:.1f} ms'} (from the worker's log); "
+        f"CPU {_cores(worker.cpu_cores)} cores (main process and pool child)"
+        for worker in result.workers
+    ]
+    overrides = ", ".join(f"`{name}={value}`" for name, value in result.settings_overrides)
+    lines += [
+        "- Telemed settings: the defaults (`DB_CONN_MAX_AGE=0`, `NOTIFICATIONS_LEASE_S=120`, `LOG_LEVEL=INFO`)"
+        + (f", except {overrides}" if overrides else "")
+        + "; `SMS_BACKEND=http` pointed at the gateway; `DATABASE_URL`, `REDIS_URL` as above; no `SECRET_KEY` "
+        "(embedded mode's other defaults, `DEBUG` off).",
+        f"- CPU in cores during the timed window (1.00 = one core busy the whole time): scanner "
+        f"{_cores(result.scanner_cpu_cores)}, bench process with the gateway {_cores(result.gateway_cpu_cores)}, "
+        f"PostgreSQL and Redis {_cores(result.services_cpu_cores)} (all their processes, other databases' "
+        f"work included); whole machine {_cores(result.machine_busy_cores)} of {os.cpu_count()} logical CPUs, "
+        f"of which processes unrelated to the benchmark {_cores(result.others_cpu_cores)}; stolen by the "
+        f"hypervisor (steal time) {_cores(result.machine_stolen_cores)}.",
+    ]
+    if result.database_sessions is not None and result.database_active_cores is not None:
+        lines.append(
+            f"- PostgreSQL (`pg_stat_database`, the run's database): {result.database_sessions:,} connections "
+            f"opened during the timed window; statements executing {result.database_active_cores:.2f} of the "
+            "time on average (1.00 = one statement running at every moment)."
+        )
+    lines += [
+        f"- Set-up, not timed: {_seconds(result.setup_s)} (migrate, bulk-create in {_seconds(result.seed_s)}, "
+        "start the workers).",
+    ]
+    return "\n".join(lines)
+
+
+def generated_markdown(
+    *,
+    run: RunInfo,
+    load_results: list[LoadResult],
+    weights: list[PageWeight],
+    delivery: DeliveryResult | None = None,
+) -> str:
     sections = [intro_markdown(run), throughput_markdown(load_results, run), page_weight_markdown(weights)]
+    if delivery is not None:
+        sections.append(delivery_markdown(delivery))
     return "\n\n".join(sections)
 
 
@@ -175,6 +304,24 @@ def benchmarks_doc_write(generated: str, *, path: Path = BENCHMARKS_DOC) -> None
         return
     after = text[end + len(GENERATED_END) :].lstrip("\n")
     path.write_text(text[:begin] + block + (f"\n{after}" if after else ""), encoding="utf-8")
+
+
+def delivery_summary_text(result: DeliveryResult) -> str:
+    if result.skipped is not None:
+        return f"Notification delivery: skipped ({result.skipped})"
+    workers = ", ".join(f"{_cores(worker.cpu_cores)}" for worker in result.workers) or "n/a"
+    return (
+        f"Notification delivery ({result.count:,} SMS, {result.workers_started} workers):\n"
+        f"  {_seconds(result.elapsed_s)} until all sent, {_rate(result.messages_per_s)} messages/s; gateway: "
+        f"{result.accepted:,} accepted, {result.requests:,} requests, {result.duplicate_requests} duplicate(s), "
+        f"{result.keys_accepted_more_than_once} accepted more than once; {result.not_sent:,} not sent  "
+        f"(cores: workers {workers}, PostgreSQL and Redis {_cores(result.services_cpu_cores)}, "
+        f"machine {_cores(result.machine_busy_cores)}, stolen {_cores(result.machine_stolen_cores)})\n"
+        f"  scans: {result.scans}, rows enqueued {result.rows_enqueued:,}; "
+        f"PostgreSQL connections opened: {'n/a' if result.database_sessions is None else result.database_sessions}; "
+        "tasks: " + "; ".join(f"{worker.name} {_task_results(worker.task_results)}" for worker in result.workers) + "\n"
+        f"  {delivery_verdict(result)}"
+    )
 
 
 def summary_text(*, run: RunInfo, load_results: list[LoadResult], weights: list[PageWeight]) -> str:
