@@ -172,6 +172,10 @@ else:
     }
 
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Celery's Django integration closes the database connection after every
+# task unless told to reuse it: a new connection per notification costs more
+# than the delivery itself.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 200, minimum=0)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -187,6 +191,9 @@ NOTIFICATIONS_RETRY_MAX_S = env_int("NOTIFICATIONS_RETRY_MAX_S", 3600, minimum=1
 # How long a worker may hold a notification it is sending before another may
 # take it over (longer than any gateway timeout).
 NOTIFICATIONS_LEASE_S = env_int("NOTIFICATIONS_LEASE_S", 120, minimum=2)
+# A queued notification no worker has picked up after this long is queued
+# again (its message was lost: a broker restart). Longer than any backlog.
+NOTIFICATIONS_REQUEUE_AFTER_S = env_int("NOTIFICATIONS_REQUEUE_AFTER_S", 900, minimum=2)
 # Embedded mode only (in-memory channel layer): how often an open page's
 # socket looks for in-app notifications that a worker delivered.
 NOTIFICATIONS_EMBEDDED_POLL_S = 3.0

@@ -314,7 +314,7 @@ def notifications_enqueue_due(*, limit: int = 2000) -> int:
     from apps.notifications.tasks import notification_deliver_task
 
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.NOTIFICATIONS_LEASE_S)
+    stale = now - timedelta(seconds=settings.NOTIFICATIONS_REQUEUE_AFTER_S)
     waiting = Q(status__in=[Status.PENDING, Status.FAILED], due_at__lte=now) & (
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)
     )

@@ -125,7 +125,10 @@ def test_it_gives_up_after_the_last_attempt(
 def test_a_worker_killed_mid_delivery_still_sends_every_message_once(
     start_celery_worker: StartWorker, celery_to_redis: str, sms_gateway: SmsGateway, settings: Any
 ) -> None:
-    settings.NOTIFICATIONS_LEASE_S = 3  # the scan in this process takes over abandoned rows after 3 s
+    # The scan in this process takes over abandoned rows after 3 s, and
+    # re-queues rows whose queued task died with the worker after 3 s too.
+    settings.NOTIFICATIONS_LEASE_S = 3
+    settings.NOTIFICATIONS_REQUEUE_AFTER_S = 3
     env = _worker_env(sms_gateway, NOTIFICATIONS_LEASE_S=3)
     first = start_celery_worker(env, queue="celery")
     sms_gateway.hold()  # the gateway takes the first message, then keeps the worker waiting
