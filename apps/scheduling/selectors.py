@@ -121,3 +121,20 @@ def patient_appointments(*, patient: User, now: datetime) -> tuple[list[Appointm
     past = [a for a in rows if a not in upcoming]
     past.reverse()
     return upcoming, past
+
+
+def clinic_calendar(*, clinic: Clinic, start: datetime, end: datetime) -> list[Appointment]:
+    """A clinic's appointments (all doctors) between two instants, for its admins."""
+    return list(
+        Appointment.objects.filter(clinic=clinic, starts_at__lt=end, ends_at__gt=start)
+        .select_related("patient", "doctor")
+        .order_by("starts_at", "doctor__full_name")
+    )
+
+
+def doctor_calendar(*, doctor: User, start: datetime, end: datetime) -> list[Appointment]:
+    return list(
+        Appointment.objects.filter(doctor=doctor, starts_at__lt=end, ends_at__gt=start)
+        .select_related("patient", "clinic")
+        .order_by("starts_at")
+    )

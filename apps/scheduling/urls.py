@@ -12,4 +12,6 @@ urlpatterns = [
     path("<int:appointment_id>/cancel/", views.cancel, name="cancel"),
     path("<int:appointment_id>/reschedule/", views.reschedule, name="reschedule"),
     path("<int:appointment_id>/calendar.ics", views.calendar_file, name="calendar"),
+    path("clinics/<int:clinic_id>/calendar/", views.clinic_calendar_view, name="clinic_calendar"),
+    path("my-schedule/", views.doctor_calendar_view, name="doctor_calendar"),
 ]

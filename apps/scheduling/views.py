@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse
@@ -11,17 +12,21 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.decorators import consent_required, patient_required
+from apps.accounts.decorators import consent_required, patient_required, role_required
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.clinics.models import Clinic, DoctorProfile
+from apps.clinics.selectors import UserRole, clinic_get_for_admin
 from apps.core.http import AuthedRequest
 from apps.scheduling.forms import BookingForm, CancelForm, DoctorSearchForm
 from apps.scheduling.ics import appointment_ics
+from apps.scheduling.models import Appointment
 from apps.scheduling.selectors import (
     appointment_get_for_user,
+    clinic_calendar,
     clinic_zone,
+    doctor_calendar,
     doctor_free_slots,
     doctor_practises_at,
     patient_appointments,
@@ -240,3 +245,64 @@ def calendar_file(request: AuthedRequest, appointment_id: int) -> HttpResponse:
     response = HttpResponse(appointment_ics(appointment), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="telemed-appointment-{appointment.pk}.ics"'
     return response
+
+
+def _calendar_range(request: AuthedRequest, zone: zoneinfo.ZoneInfo) -> tuple[date, int, datetime, datetime]:
+    """The day or week asked for (``?day=YYYY-MM-DD&span=day|week``), in ``zone``."""
+    today = timezone.now().astimezone(zone).date()
+    try:
+        first = date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        first = today
+    days = 1 if request.GET.get("span") == "day" else 7
+    start = datetime.combine(first, time(0), tzinfo=zone)
+    return first, days, start, datetime.combine(first + timedelta(days=days), time(0), tzinfo=zone)
+
+
+def _by_day(appointments: list[Appointment], zone: zoneinfo.ZoneInfo) -> list[tuple[date, list[Appointment]]]:
+    grouped: dict[date, list[Appointment]] = defaultdict(list)
+    for appointment in appointments:
+        grouped[appointment.starts_at.astimezone(zone).date()].append(appointment)
+    return sorted(grouped.items())
+
+
+@role_required(UserRole.CLINIC_ADMIN)
+@require_GET
+def clinic_calendar_view(request: AuthedRequest, clinic_id: int) -> HttpResponse:
+    clinic = clinic_get_for_admin(user=request.user, clinic_id=clinic_id)
+    zone = clinic_zone(clinic)
+    first, days, start, end = _calendar_range(request, zone)
+    with timezone.override(zone):
+        return render(
+            request,
+            "scheduling/calendar.html",
+            {
+                "title_clinic": clinic,
+                "days": _by_day(clinic_calendar(clinic=clinic, start=start, end=end), zone),
+                "first": first,
+                "span": "day" if days == 1 else "week",
+                "previous": first - timedelta(days=days),
+                "next": first + timedelta(days=days),
+                "zone": zone.key,
+            },
+        )
+
+
+@role_required(UserRole.DOCTOR)
+@require_GET
+def doctor_calendar_view(request: AuthedRequest) -> HttpResponse:
+    zone = timezone.get_current_timezone()
+    assert isinstance(zone, zoneinfo.ZoneInfo)
+    first, days, start, end = _calendar_range(request, zone)
+    return render(
+        request,
+        "scheduling/calendar.html",
+        {
+            "days": _by_day(doctor_calendar(doctor=request.user, start=start, end=end), zone),
+            "first": first,
+            "span": "day" if days == 1 else "week",
+            "previous": first - timedelta(days=days),
+            "next": first + timedelta(days=days),
+            "zone": zone.key,
+        },
+    )
