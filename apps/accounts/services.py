@@ -131,3 +131,21 @@ def consent_withdraw(*, patient: User, withdrawn_by: User, kind: str = ConsentKi
             reason="withdrawn",
         )
     return consent
+
+
+def patient_register_by_staff(*, full_name: str, phone: str, language: str, registered_by: User) -> User:
+    """A clinic registers a patient who can't sign up alone (no smartphone,
+    no email): an account by phone number, without a password. The patient
+    can later sign in with an SMS code, which verifies the number."""
+    with transaction.atomic():
+        user = User.objects.create_user(phone=phone, full_name=full_name, language=language)
+        profile = PatientProfile.objects.create(user=user)
+        audit_record(
+            action=AuditAction.CREATE,
+            actor=registered_by,
+            object_type="patient_profile",
+            object_id=profile.pk,
+            patient=user,
+            reason="registered by clinic staff",
+        )
+    return user

@@ -49,3 +49,30 @@ class BookingForm(forms.Form):
 
 class CancelForm(forms.Form):
     reason = forms.CharField(label=_("Reason (optional)"), max_length=300, required=False)
+
+
+class StaffBookingForm(forms.Form):
+    """A clinic admin books for a patient, registering them if needed."""
+
+    phone = forms.CharField(label=_("Patient's mobile phone number"), max_length=32)
+    full_name = forms.CharField(label=_("Full name (for a new patient)"), max_length=150, required=False)
+    consent = forms.BooleanField(
+        label=_("The patient has agreed to the processing of their health data (for a patient who has not yet)."),
+        required=False,
+    )
+    doctor = forms.ChoiceField(label=_("Doctor"))
+    day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
+    starts_at = forms.DateTimeField(required=False, widget=forms.HiddenInput)
+    mode = forms.ChoiceField(label=_("How"), choices=ConsultMode.choices, required=False)
+    reason = forms.CharField(label=_("Reason for the visit (optional)"), max_length=500, required=False)
+
+    def __init__(self, *args: Any, doctors: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        doctor_field = self.fields["doctor"]
+        assert isinstance(doctor_field, forms.ChoiceField)
+        doctor_field.choices = [(str(pk), name) for pk, name in doctors]
+
+    def clean_phone(self) -> str:
+        from apps.accounts.phones import phone_normalize
+
+        return phone_normalize(self.cleaned_data["phone"])

@@ -14,4 +14,5 @@ urlpatterns = [
     path("<int:appointment_id>/calendar.ics", views.calendar_file, name="calendar"),
     path("clinics/<int:clinic_id>/calendar/", views.clinic_calendar_view, name="clinic_calendar"),
     path("my-schedule/", views.doctor_calendar_view, name="doctor_calendar"),
+    path("clinics/<int:clinic_id>/book/", views.staff_book, name="staff_book"),
 ]

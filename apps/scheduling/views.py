@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -14,12 +15,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.decorators import consent_required, patient_required, role_required
 from apps.accounts.models import User
+from apps.accounts.selectors import consent_is_current
+from apps.accounts.services import consent_give, patient_register_by_staff
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.clinics.models import Clinic, DoctorProfile
 from apps.clinics.selectors import UserRole, clinic_get_for_admin
 from apps.core.http import AuthedRequest
-from apps.scheduling.forms import BookingForm, CancelForm, DoctorSearchForm
+from apps.scheduling.forms import BookingForm, CancelForm, DoctorSearchForm, StaffBookingForm
 from apps.scheduling.ics import appointment_ics
 from apps.scheduling.models import Appointment
 from apps.scheduling.selectors import (
@@ -306,3 +309,86 @@ def doctor_calendar_view(request: AuthedRequest) -> HttpResponse:
             "zone": zone.key,
         },
     )
+
+
+@role_required(UserRole.CLINIC_ADMIN)
+@require_http_methods(["GET", "POST"])
+def staff_book(request: AuthedRequest, clinic_id: int) -> HttpResponse:
+    """Book for a patient: find them by phone (or register them), pick a
+    doctor and day, then a free time."""
+    clinic = clinic_get_for_admin(user=request.user, clinic_id=clinic_id)
+    doctors = list(
+        User.objects.filter(memberships__clinic=clinic, memberships__role="doctor", memberships__is_active=True)
+        .order_by("full_name")
+        .values_list("pk", "full_name")
+    )
+    form = StaffBookingForm(request.POST if request.method == "POST" else None, doctors=doctors)
+    slots: list[Slot] = []
+    if request.method == "POST" and form.is_valid():
+        doctor = User.objects.get(pk=form.cleaned_data["doctor"])
+        slots = doctor_free_slots(
+            doctor=doctor, clinic=clinic, first_day=form.cleaned_data["day"], days=1, now=timezone.now()
+        )
+        starts_at = form.cleaned_data["starts_at"]
+        if starts_at is not None:
+            try:
+                patient = _patient_for_staff_booking(request, form)
+                appointment_book(
+                    patient=patient,
+                    doctor=doctor,
+                    clinic=clinic,
+                    starts_at=starts_at,
+                    mode=form.cleaned_data["mode"] or "video",
+                    reason=form.cleaned_data["reason"],
+                    booked_by=request.user,
+                )
+            except BookingError as refused:
+                form.add_error(None, refused.message)
+            except StaffBookingError as refused:
+                form.add_error(refused.field, refused.message)
+            else:
+                messages.success(request, _("The appointment is booked; the patient is told by SMS."))
+                return redirect("scheduling:clinic_calendar", clinic_id=clinic.pk)
+    with timezone.override(clinic_zone(clinic)):
+        return render(request, "scheduling/staff_book.html", {"clinic": clinic, "form": form, "slots": slots})
+
+
+class StaffBookingError(Exception):
+    def __init__(self, field: str | None, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(message)
+
+
+def _patient_for_staff_booking(request: AuthedRequest, form: StaffBookingForm) -> User:
+    """The patient with that phone number, or a new one (with the consent
+    staff recorded on their behalf)."""
+    phone = form.cleaned_data["phone"]
+    with transaction.atomic():
+        patient = User.objects.filter(phone=phone).first()
+        if patient is None:
+            if not form.cleaned_data["full_name"]:
+                raise StaffBookingError(
+                    "full_name", _("No patient has this number: enter their full name to register them.")
+                )
+            patient = patient_register_by_staff(
+                full_name=form.cleaned_data["full_name"],
+                phone=phone,
+                language=request.user.language,
+                registered_by=request.user,
+            )
+        elif not hasattr(patient, "patient_profile"):
+            raise StaffBookingError("phone", _("This number belongs to a staff account, not a patient."))
+        audit_record(
+            action=AuditAction.VIEW,
+            actor=request.user,
+            object_type="patient",
+            object_id=patient.pk,
+            patient=patient,
+            reason="looked up to book an appointment",
+        )
+        if not consent_is_current(patient=patient):
+            if not form.cleaned_data["consent"]:
+                raise StaffBookingError("consent", _("The patient's consent is needed before booking."))
+            consent_give(patient=patient, given_by=request.user)
+    return patient
