@@ -1,6 +1,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.accounts.views import signup
 from apps.clinics.views import invitation_accept_view
@@ -18,6 +19,9 @@ urlpatterns = [
     path("i/<str:token>/", invitation_accept_view, name="invitation_accept"),
     path("notifications/", include("apps.notifications.urls")),
     path("appointments/", include("apps.scheduling.urls")),
+    path("api/v1/", include("apps.scheduling.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     path("admin/", admin.site.urls),
     path("", include("apps.core.urls")),
 ]

@@ -98,3 +98,13 @@ class ConsentForm(forms.Form):
         required=True,
         error_messages={"required": _("Tick the box to give your consent.")},
     )
+
+
+class AccessTokenForm(forms.Form):
+    name = forms.CharField(label=_("What is it for?"), max_length=100)
+    expires_in_days = forms.TypedChoiceField(
+        label=_("Valid for"),
+        coerce=int,
+        choices=[(30, _("30 days")), (90, _("90 days")), (365, _("1 year")), (0, _("No expiry"))],
+        initial=90,
+    )

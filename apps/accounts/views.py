@@ -7,14 +7,14 @@ from allauth.account.views import SignupView as AllauthSignupView
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.decorators import patient_required
-from apps.accounts.forms import ConsentForm, PatientProfileForm, PreferencesForm
+from apps.accounts.forms import AccessTokenForm, ConsentForm, PatientProfileForm, PreferencesForm
 from apps.accounts.selectors import consent_active, consent_history, patient_profile_get_for_user
 from apps.accounts.services import (
     ConsentError,
@@ -23,6 +23,7 @@ from apps.accounts.services import (
     patient_profile_update,
     user_preferences_update,
 )
+from apps.accounts.tokens import token_create, token_revoke
 from apps.clinics.selectors import UserRole, user_roles
 from apps.core.http import AuthedRequest
 
@@ -112,3 +113,33 @@ def consent_withdraw_view(request: AuthedRequest) -> HttpResponse:
             _("Your consent is withdrawn. Telemed will not process new health data of yours until you consent again."),
         )
     return redirect("accounts:consent")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request: AuthedRequest) -> HttpResponse:
+    form = AccessTokenForm(request.POST if request.method == "POST" else None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        _, new_token = token_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            expires_in_days=form.cleaned_data["expires_in_days"] or None,
+        )
+        form = AccessTokenForm()
+    return render(
+        request,
+        "accounts/tokens.html",
+        {"form": form, "tokens": request.user.access_tokens.all(), "new_token": new_token},
+    )
+
+
+@login_required
+@require_POST
+def token_revoke_view(request: AuthedRequest, token_id: int) -> HttpResponse:
+    token = request.user.access_tokens.filter(pk=token_id).first()
+    if token is None:
+        raise Http404
+    token_revoke(token=token, by=request.user)
+    messages.success(request, _("The token is revoked."))
+    return redirect("accounts:tokens")
