@@ -32,6 +32,7 @@ from apps.scheduling.selectors import (
 from apps.scheduling.services import (
     AppointmentChangeError,
     BookingError,
+    Refusal,
     appointment_book,
     appointment_cancel,
     appointment_reschedule,
@@ -41,7 +42,7 @@ CONFLICTS = {"slot_taken", "patient_busy", "not_active"}
 FORBIDDEN = {"no_consent", "not_a_patient", "past_cutoff"}
 
 
-def _refusal(error: BookingError | AppointmentChangeError) -> Response:
+def _refusal(error: Refusal) -> Response:
     if error.code in CONFLICTS:
         code = status.HTTP_409_CONFLICT
     elif error.code in FORBIDDEN:

@@ -62,68 +62,44 @@ def _schedule_reminders(appointment: Appointment) -> None:
         )
 
 
-def notify_booked(appointment: Appointment) -> None:
+def _tell_patient(appointment: Appointment, template: str, *, cancelled: bool = False) -> None:
     notification_send(
         recipient=appointment.patient,
         category=Category.APPOINTMENT,
-        template="appointment/booked",
+        template=template,
         context=_context(appointment),
-        idempotency_key=f"appointment-booked:{appointment.pk}",
+        idempotency_key=f"{template}:{appointment.pk}",
         clinic_id=appointment.clinic_id,
-        attachments=[_ics_attachment(appointment)],
+        attachments=[_ics_attachment(appointment, cancelled=cancelled)],
     )
+
+
+def _tell_doctor(appointment: Appointment, template: str) -> None:
     notification_send(
         recipient=appointment.doctor,
         category=Category.APPOINTMENT,
-        template="appointment/booked_doctor",
+        template=template,
         context=_context(appointment),
-        idempotency_key=f"appointment-booked-doctor:{appointment.pk}",
+        idempotency_key=f"{template}:{appointment.pk}",
         clinic_id=appointment.clinic_id,
         channels=[Channel.IN_APP],
     )
+
+
+def notify_booked(appointment: Appointment) -> None:
+    _tell_patient(appointment, "appointment/booked")
+    _tell_doctor(appointment, "appointment/booked_doctor")
     _schedule_reminders(appointment)
 
 
 def notify_rescheduled(old: Appointment, new: Appointment) -> None:
     notifications_withdraw(idempotency_key_prefix=_reminder_key_prefix(old))
-    notification_send(
-        recipient=new.patient,
-        category=Category.APPOINTMENT,
-        template="appointment/rescheduled",
-        context=_context(new),
-        idempotency_key=f"appointment-rescheduled:{new.pk}",
-        clinic_id=new.clinic_id,
-        attachments=[_ics_attachment(new)],
-    )
-    notification_send(
-        recipient=new.doctor,
-        category=Category.APPOINTMENT,
-        template="appointment/booked_doctor",
-        context=_context(new),
-        idempotency_key=f"appointment-booked-doctor:{new.pk}",
-        clinic_id=new.clinic_id,
-        channels=[Channel.IN_APP],
-    )
+    _tell_patient(new, "appointment/rescheduled")
+    _tell_doctor(new, "appointment/booked_doctor")
     _schedule_reminders(new)
 
 
 def notify_cancelled(appointment: Appointment) -> None:
     notifications_withdraw(idempotency_key_prefix=_reminder_key_prefix(appointment))
-    notification_send(
-        recipient=appointment.patient,
-        category=Category.APPOINTMENT,
-        template="appointment/cancelled",
-        context=_context(appointment),
-        idempotency_key=f"appointment-cancelled:{appointment.pk}",
-        clinic_id=appointment.clinic_id,
-        attachments=[_ics_attachment(appointment, cancelled=True)],
-    )
-    notification_send(
-        recipient=appointment.doctor,
-        category=Category.APPOINTMENT,
-        template="appointment/cancelled_doctor",
-        context=_context(appointment),
-        idempotency_key=f"appointment-cancelled-doctor:{appointment.pk}",
-        clinic_id=appointment.clinic_id,
-        channels=[Channel.IN_APP],
-    )
+    _tell_patient(appointment, "appointment/cancelled", cancelled=True)
+    _tell_doctor(appointment, "appointment/cancelled_doctor")

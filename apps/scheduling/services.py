@@ -34,17 +34,11 @@ from apps.scheduling.selectors import (
 from apps.scheduling.slots import compute_slots
 
 
-class AppointmentChangeError(Exception):
-    """A cancellation, reschedule or status change refused for a reason the
-    user can act on."""
+class Refusal(Exception):
+    """A change refused for a reason the user can act on: ``code`` for
+    programs, ``message`` (translated) for people."""
 
-    MESSAGES: dict[str, Promise] = {
-        "not_active": _("This appointment is no longer booked."),
-        "past_cutoff": _("It is too late to change this appointment online. Please call the clinic."),
-        "reason_needed": _("Staff must give a reason to change an appointment after the cutoff."),
-        "not_started": _("An appointment can be marked only once its time has come."),
-        "bad_status": _("An appointment can be marked completed or as a no-show only."),
-    }
+    MESSAGES: dict[str, Promise] = {}
 
     def __init__(self, code: str) -> None:
         self.code = code
@@ -55,8 +49,18 @@ class AppointmentChangeError(Exception):
         return str(self.MESSAGES[self.code])
 
 
-class BookingError(Exception):
-    """A booking refused for a reason the user can act on."""
+class AppointmentChangeError(Refusal):
+    MESSAGES: dict[str, Promise] = {
+        "not_active": _("This appointment is no longer booked."),
+        "past_cutoff": _("It is too late to change this appointment online. Please call the clinic."),
+        "reason_needed": _("Staff must give a reason to change an appointment after the cutoff."),
+        "not_started": _("An appointment can be marked only once its time has come."),
+        "bad_status": _("An appointment can be marked completed or as a no-show only."),
+    }
+
+
+class BookingError(Refusal):
+    """A booking refused: the slot, the policy or the patient."""
 
     MESSAGES: dict[str, Promise] = {
         "no_consent": _("The patient has not given consent to the processing of health data."),
@@ -70,14 +74,6 @@ class BookingError(Exception):
         "slot_taken": _("This time was just booked by someone else. Please choose another."),
         "patient_busy": _("The patient already has an appointment at this time."),
     }
-
-    def __init__(self, code: str) -> None:
-        self.code = code
-        super().__init__(code)
-
-    @property
-    def message(self) -> str:
-        return str(self.MESSAGES[self.code])
 
 
 def _check_policy(*, clinic: Clinic, starts_at: datetime, now: datetime) -> None:
