@@ -133,11 +133,20 @@ class Command(BaseCommand):
                     modes=[ConsultMode.VIDEO, ConsultMode.PHONE, ConsultMode.IN_PERSON],
                 )
 
-    def _appointments(self) -> None:
+    @staticmethod
+    def _soon_parties() -> tuple[User, User, Clinic]:
+        """The demo patient and doctor of the "consult now" appointment, and
+        the doctor's clinic."""
         patient = User.objects.get(email=demo.SOON_PATIENT)
         doctor = User.objects.get(email=demo.SOON_DOCTOR)
         clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).first()
-        if clinic is None or Appointment.objects.filter(patient=patient).exists():
+        if clinic is None:
+            raise CommandError("the demo doctor has no clinic: run seed_demo first")
+        return patient, doctor, clinic
+
+    def _appointments(self) -> None:
+        patient, doctor, clinic = self._soon_parties()
+        if Appointment.objects.filter(patient=patient).exists():
             return
         zone = zoneinfo.ZoneInfo(clinic.timezone)
         last_week = (
@@ -158,11 +167,7 @@ class Command(BaseCommand):
         self._soon_appointment()
 
     def _soon_appointment(self) -> None:
-        patient = User.objects.get(email=demo.SOON_PATIENT)
-        doctor = User.objects.get(email=demo.SOON_DOCTOR)
-        clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).first()
-        if clinic is None:
-            raise CommandError("the demo doctor has no clinic: run seed_demo first")
+        patient, doctor, clinic = self._soon_parties()
         starts_at = (timezone.now() + timedelta(minutes=demo.SOON_STARTS_IN_MINUTES)).replace(second=0, microsecond=0)
         ends_at = starts_at + timedelta(minutes=demo.SLOT_MINUTES)
         # Demo data may sit outside the doctor's hours: written directly, but
