@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
@@ -14,6 +17,7 @@ from apps.scheduling.models import (
     DEFAULT_REMINDER_OFFSETS_MINUTES,
     HOLDING_STATUSES,
     Appointment,
+    AppointmentStatus,
     AvailabilityRule,
     BookingPolicy,
     TimeOff,
@@ -138,3 +142,171 @@ def doctor_calendar(*, doctor: User, start: datetime, end: datetime) -> list[App
         .select_related("patient", "clinic")
         .order_by("starts_at")
     )
+
+
+# Doctors' hours, for the clinic's admins.
+
+
+def clinic_doctors(*, clinic: Clinic) -> list[User]:
+    """The active doctor members of ``clinic``, by name."""
+    return list(
+        User.objects.filter(
+            memberships__clinic=clinic, memberships__role=Role.DOCTOR, memberships__is_active=True
+        ).order_by("full_name", "pk")
+    )
+
+
+def clinic_doctor_get(*, clinic: Clinic, doctor_id: int) -> User:
+    """A doctor who practises at ``clinic`` (the caller has checked its own
+    right to the clinic); "not found" for anyone else."""
+    doctor = User.objects.filter(pk=doctor_id).first()
+    if doctor is None:
+        raise Http404
+    if not doctor_practises_at(doctor=doctor, clinic=clinic):
+        raise Http404
+    return doctor
+
+
+def availability_rule_get_for_clinic(*, clinic: Clinic, rule_id: int) -> AvailabilityRule:
+    """A rule of ``clinic`` for a doctor who still practises there; "not found" otherwise."""
+    rule = AvailabilityRule.objects.filter(pk=rule_id, clinic=clinic).select_related("doctor").first()
+    if rule is None:
+        raise Http404
+    if not doctor_practises_at(doctor=rule.doctor, clinic=clinic):
+        raise Http404
+    return rule
+
+
+def time_off_get_for_clinic(*, clinic: Clinic, time_off_id: int) -> TimeOff:
+    """Time off of a doctor who practises at ``clinic`` (time off is the
+    doctor's, whichever clinic); "not found" otherwise."""
+    time_off = TimeOff.objects.filter(pk=time_off_id).select_related("doctor").first()
+    if time_off is None:
+        raise Http404
+    if not doctor_practises_at(doctor=time_off.doctor, clinic=clinic):
+        raise Http404
+    return time_off
+
+
+def availability_rule_overlapping(
+    *,
+    doctor: User,
+    clinic: Clinic,
+    weekdays: Sequence[int],
+    start_time: time,
+    end_time: time,
+    valid_from: date | None,
+    valid_until: date | None,
+    exclude_id: int | None = None,
+) -> AvailabilityRule | None:
+    """Another rule of ``doctor`` at ``clinic`` sharing a weekday, some of
+    the hours and some of the dates with the ones given, if any."""
+    rules = AvailabilityRule.objects.filter(
+        doctor=doctor, clinic=clinic, start_time__lt=end_time, end_time__gt=start_time
+    )
+    if valid_until is not None:
+        rules = rules.filter(Q(valid_from__isnull=True) | Q(valid_from__lte=valid_until))
+    if valid_from is not None:
+        rules = rules.filter(Q(valid_until__isnull=True) | Q(valid_until__gte=valid_from))
+    if exclude_id is not None:
+        rules = rules.exclude(pk=exclude_id)
+    return next((rule for rule in rules.order_by("start_time", "pk") if set(rule.weekdays) & set(weekdays)), None)
+
+
+class OutsideReason:
+    TIME_OFF = "time_off"
+    NO_HOURS = "no_hours"
+    MODE = "mode"
+
+
+@dataclass(frozen=True)
+class OutsideHours:
+    """A booked appointment the doctor's hours no longer hold, and why."""
+
+    appointment: Appointment
+    reason: str  # an OutsideReason
+
+
+@dataclass(frozen=True)
+class DoctorHours:
+    doctor: User
+    rules: list[AvailabilityRule]
+    time_off: list[TimeOff]
+    outside: list[OutsideHours]
+
+
+def clinic_hours(*, clinic: Clinic, now: datetime) -> list[DoctorHours]:
+    """Each doctor of ``clinic`` with their rules there, their time off not
+    yet over, and their booked appointments at the clinic still to come that
+    their hours no longer hold. Five queries whatever the number of doctors,
+    rules and appointments."""
+    doctors = clinic_doctors(clinic=clinic)
+    by_doctor = _hours_by_doctor(clinic=clinic, doctor_ids=[d.pk for d in doctors], now=now)
+    return [DoctorHours(doctor, *by_doctor[doctor.pk]) for doctor in doctors]
+
+
+def appointments_outside_hours(*, clinic: Clinic, doctor: User, now: datetime) -> list[OutsideHours]:
+    """``doctor``'s booked appointments at ``clinic`` still to come that
+    their rules there and their time off no longer hold."""
+    return _hours_by_doctor(clinic=clinic, doctor_ids=[doctor.pk], now=now)[doctor.pk][2]
+
+
+def _hours_by_doctor(
+    *, clinic: Clinic, doctor_ids: list[int], now: datetime
+) -> dict[int, tuple[list[AvailabilityRule], list[TimeOff], list[OutsideHours]]]:
+    rules: dict[int, list[AvailabilityRule]] = defaultdict(list)
+    time_off: dict[int, list[TimeOff]] = defaultdict(list)
+    booked: dict[int, list[Appointment]] = defaultdict(list)
+    if doctor_ids:
+        for rule in AvailabilityRule.objects.filter(clinic=clinic, doctor_id__in=doctor_ids).order_by(
+            "valid_from", "start_time", "pk"
+        ):
+            rules[rule.doctor_id].append(rule)
+        for leave in TimeOff.objects.filter(doctor_id__in=doctor_ids, ends_at__gt=now).order_by("starts_at"):
+            time_off[leave.doctor_id].append(leave)
+        for appointment in (
+            Appointment.objects.filter(
+                clinic=clinic, doctor_id__in=doctor_ids, status=AppointmentStatus.BOOKED, starts_at__gt=now
+            )
+            .select_related("patient")
+            .order_by("starts_at")
+        ):
+            booked[appointment.doctor_id].append(appointment)
+    zone = clinic_zone(clinic)
+    result = {}
+    for doctor_id in doctor_ids:
+        outside = []
+        for appointment in booked[doctor_id]:
+            reason = _outside_reason(appointment, rules[doctor_id], time_off[doctor_id], zone)
+            if reason is not None:
+                outside.append(OutsideHours(appointment, reason))
+        result[doctor_id] = (rules[doctor_id], time_off[doctor_id], outside)
+    return result
+
+
+def _outside_reason(
+    appointment: Appointment, rules: list[AvailabilityRule], time_off: list[TimeOff], zone: zoneinfo.ZoneInfo
+) -> str | None:
+    """Why the doctor's hours don't hold ``appointment`` any more (None: they
+    do). Its time must lie within one rule's hours on its clinic-local day;
+    a change of slot length alone doesn't move it out."""
+    if any(leave.starts_at < appointment.ends_at and appointment.starts_at < leave.ends_at for leave in time_off):
+        return OutsideReason.TIME_OFF
+    start = appointment.starts_at.astimezone(zone)
+    end = appointment.ends_at.astimezone(zone)
+    day = start.date()
+    covering = [
+        rule
+        for rule in rules
+        if day.weekday() in rule.weekdays
+        and (rule.valid_from is None or rule.valid_from <= day)
+        and (rule.valid_until is None or day <= rule.valid_until)
+        and end.date() == day
+        and rule.start_time <= start.time()
+        and end.time() <= rule.end_time
+    ]
+    if not covering:
+        return OutsideReason.NO_HOURS
+    if not any(appointment.mode in rule.modes for rule in covering):
+        return OutsideReason.MODE
+    return None

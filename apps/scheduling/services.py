@@ -8,8 +8,9 @@ insert happen under the database's write lock.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -20,10 +21,20 @@ from apps.accounts.models import User
 from apps.accounts.selectors import consent_is_current
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.clinics.models import Clinic
-from apps.scheduling.models import HOLDING_STATUSES, Appointment, AppointmentStatus
+from apps.clinics.models import Clinic, Membership, Role
+from apps.scheduling.labels import rule_hours_label, rule_validity_label
+from apps.scheduling.models import (
+    HOLDING_STATUSES,
+    Appointment,
+    AppointmentStatus,
+    AvailabilityRule,
+    BookingPolicy,
+    ConsultMode,
+    TimeOff,
+)
 from apps.scheduling.notices import notify_booked, notify_cancelled, notify_rescheduled
 from apps.scheduling.selectors import (
+    availability_rule_overlapping,
     clinic_policy,
     clinic_zone,
     doctor_practises_at,
@@ -298,3 +309,287 @@ def appointment_mark(*, appointment: Appointment, status: str, by: User, now: da
             reason=status,
         )
     return locked
+
+
+# Doctors' hours, time off and the clinic's booking policy, set by its admins.
+
+
+class HoursError(Refusal):
+    """A change of hours, time off or booking policy refused."""
+
+    MESSAGES: dict[str, Promise] = {
+        "not_here": _("This doctor does not consult at this clinic."),
+        "invalid": _("These hours are not valid: check the days, times, slot length and dates."),
+        "overlap": _(
+            "These hours overlap the doctor's hours %(hours)s (%(validity)s) at this clinic. "
+            "Change or delete those first, or choose other days, times or dates."
+        ),
+        "time_off_order": _("The time off must end after it starts."),
+        "time_off_over": _("This time off is already over."),
+        "policy_invalid": _("This booking policy is not valid: check each number."),
+    }
+
+    def __init__(self, code: str, *, overlapping: AvailabilityRule | None = None) -> None:
+        super().__init__(code)
+        self.overlapping = overlapping
+
+    @property
+    def message(self) -> str:
+        text = str(self.MESSAGES[self.code])
+        if self.overlapping is not None:
+            text %= {"hours": rule_hours_label(self.overlapping), "validity": rule_validity_label(self.overlapping)}
+        return text
+
+
+MAX_REMINDERS = 5
+MAX_REMINDER_OFFSET_MINUTES = 14 * 24 * 60
+
+
+def _lock_practice(*, doctor: User, clinic: Clinic) -> None:
+    """Lock the doctor's membership of the clinic, so that two admins'
+    changes to the doctor's hours there happen one after the other; refuse a
+    doctor who doesn't practise there."""
+    membership = (
+        Membership.objects.select_for_update(of=("self",))
+        .filter(user=doctor, clinic=clinic, role=Role.DOCTOR, is_active=True, clinic__is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise HoursError("not_here")
+
+
+def _rule_audit_text(rule: AvailabilityRule) -> str:
+    return (
+        f"doctor={rule.doctor_id} days={','.join(map(str, rule.weekdays))} "
+        f"{rule.start_time:%H:%M}-{rule.end_time:%H:%M} slot={rule.slot_minutes} buffer={rule.buffer_minutes} "
+        f"modes={','.join(rule.modes)} from={rule.valid_from or '-'} until={rule.valid_until or '-'}"
+    )
+
+
+def _rule_set(
+    rule: AvailabilityRule,
+    *,
+    weekdays: list[int],
+    start_time: time,
+    end_time: time,
+    slot_minutes: int,
+    buffer_minutes: int,
+    modes: list[str],
+    valid_from: date | None,
+    valid_until: date | None,
+) -> None:
+    """Set and check the rule's hours, inside the caller's transaction."""
+    rule.weekdays = sorted(set(weekdays))
+    rule.start_time = start_time
+    rule.end_time = end_time
+    rule.slot_minutes = slot_minutes
+    rule.buffer_minutes = buffer_minutes
+    rule.modes = [mode for mode in ConsultMode.values if mode in set(modes)]
+    rule.valid_from = valid_from
+    rule.valid_until = valid_until
+    try:
+        rule.full_clean()
+    except ValidationError as exc:
+        raise HoursError("invalid") from exc
+    overlapping = availability_rule_overlapping(
+        doctor=rule.doctor,
+        clinic=rule.clinic,
+        weekdays=rule.weekdays,
+        start_time=start_time,
+        end_time=end_time,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        exclude_id=rule.pk,
+    )
+    if overlapping is not None:
+        raise HoursError("overlap", overlapping=overlapping)
+
+
+def availability_rule_create(
+    *,
+    doctor: User,
+    clinic: Clinic,
+    weekdays: list[int],
+    start_time: time,
+    end_time: time,
+    slot_minutes: int,
+    buffer_minutes: int = 0,
+    modes: list[str],
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+    by: User,
+) -> AvailabilityRule:
+    """Add weekly hours for a doctor at a clinic (clinic-local times). Hours
+    overlapping another of the doctor's rules there are refused."""
+    with transaction.atomic():
+        _lock_practice(doctor=doctor, clinic=clinic)
+        rule = AvailabilityRule(doctor=doctor, clinic=clinic)
+        _rule_set(
+            rule,
+            weekdays=weekdays,
+            start_time=start_time,
+            end_time=end_time,
+            slot_minutes=slot_minutes,
+            buffer_minutes=buffer_minutes,
+            modes=modes,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+        rule.save()
+        audit_record(
+            action=AuditAction.CREATE,
+            actor=by,
+            object_type="availability_rule",
+            object_id=rule.pk,
+            clinic_id=clinic.pk,
+            reason=_rule_audit_text(rule),
+        )
+    return rule
+
+
+def availability_rule_update(
+    *,
+    rule: AvailabilityRule,
+    weekdays: list[int],
+    start_time: time,
+    end_time: time,
+    slot_minutes: int,
+    buffer_minutes: int = 0,
+    modes: list[str],
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+    by: User,
+) -> AvailabilityRule:
+    """Change a rule's hours. Booked appointments stay booked, even those the
+    new hours no longer hold (``appointments_outside_hours`` lists them)."""
+    with transaction.atomic():
+        _lock_practice(doctor=rule.doctor, clinic=rule.clinic)
+        locked = AvailabilityRule.objects.select_for_update().select_related("doctor", "clinic").get(pk=rule.pk)
+        _rule_set(
+            locked,
+            weekdays=weekdays,
+            start_time=start_time,
+            end_time=end_time,
+            slot_minutes=slot_minutes,
+            buffer_minutes=buffer_minutes,
+            modes=modes,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+        locked.save()
+        audit_record(
+            action=AuditAction.UPDATE,
+            actor=by,
+            object_type="availability_rule",
+            object_id=locked.pk,
+            clinic_id=locked.clinic_id,
+            reason=_rule_audit_text(locked),
+        )
+    return locked
+
+
+def availability_rule_delete(*, rule: AvailabilityRule, by: User) -> None:
+    """Delete a rule. Booked appointments in its hours stay booked."""
+    with transaction.atomic():
+        _lock_practice(doctor=rule.doctor, clinic=rule.clinic)
+        text = _rule_audit_text(rule)
+        rule_id = rule.pk
+        AvailabilityRule.objects.filter(pk=rule_id).delete()
+        audit_record(
+            action=AuditAction.DELETE,
+            actor=by,
+            object_type="availability_rule",
+            object_id=rule_id,
+            clinic_id=rule.clinic_id,
+            reason=text,
+        )
+
+
+def time_off_create(
+    *,
+    doctor: User,
+    clinic: Clinic,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str = "",
+    by: User,
+    now: datetime | None = None,
+) -> TimeOff:
+    """Time off for a doctor (at every clinic where they practise), added by
+    an admin of ``clinic``. Booked appointments in that time stay booked."""
+    now = now or timezone.now()
+    if ends_at <= starts_at:
+        raise HoursError("time_off_order")
+    if ends_at <= now:
+        raise HoursError("time_off_over")
+    with transaction.atomic():
+        _lock_practice(doctor=doctor, clinic=clinic)
+        time_off = TimeOff.objects.create(
+            doctor=doctor, starts_at=starts_at, ends_at=ends_at, reason=reason.strip()[:200], created_by=by
+        )
+        # The reason may say why the doctor is away: it stays out of the log.
+        audit_record(
+            action=AuditAction.CREATE,
+            actor=by,
+            object_type="time_off",
+            object_id=time_off.pk,
+            clinic_id=clinic.pk,
+            reason=f"doctor={doctor.pk} {starts_at.isoformat()}/{ends_at.isoformat()}",
+        )
+    return time_off
+
+
+def time_off_delete(*, time_off: TimeOff, clinic: Clinic, by: User) -> None:
+    """Delete time off, as an admin of a clinic where the doctor practises."""
+    with transaction.atomic():
+        _lock_practice(doctor=time_off.doctor, clinic=clinic)
+        time_off_id = time_off.pk
+        TimeOff.objects.filter(pk=time_off_id).delete()
+        audit_record(
+            action=AuditAction.DELETE,
+            actor=by,
+            object_type="time_off",
+            object_id=time_off_id,
+            clinic_id=clinic.pk,
+            reason=f"doctor={time_off.doctor_id} {time_off.starts_at.isoformat()}/{time_off.ends_at.isoformat()}",
+        )
+
+
+def booking_policy_update(
+    *,
+    clinic: Clinic,
+    min_notice_minutes: int,
+    max_ahead_days: int,
+    cancellation_cutoff_hours: int,
+    reminder_offsets_minutes: list[int],
+    by: User,
+) -> BookingPolicy:
+    """Set the clinic's booking policy. It applies to bookings, changes and
+    cancellations from now on; reminders already planned keep their times."""
+    offsets = sorted(set(reminder_offsets_minutes), reverse=True)
+    if len(offsets) > MAX_REMINDERS or any(not 0 < m <= MAX_REMINDER_OFFSET_MINUTES for m in offsets):
+        raise HoursError("policy_invalid")
+    with transaction.atomic():
+        policy, created = BookingPolicy.objects.select_for_update().get_or_create(clinic=clinic)
+        policy.min_notice_minutes = min_notice_minutes
+        policy.max_ahead_days = max_ahead_days
+        policy.cancellation_cutoff_hours = cancellation_cutoff_hours
+        policy.reminder_offsets_minutes = offsets
+        try:
+            policy.full_clean()
+        except ValidationError as exc:
+            raise HoursError("policy_invalid") from exc
+        policy.save()
+        audit_record(
+            action=AuditAction.CREATE if created else AuditAction.UPDATE,
+            actor=by,
+            object_type="booking_policy",
+            object_id=policy.pk,
+            clinic_id=clinic.pk,
+            reason=(
+                f"min_notice_minutes={min_notice_minutes} max_ahead_days={max_ahead_days} "
+                f"cancellation_cutoff_hours={cancellation_cutoff_hours} "
+                f"reminder_offsets_minutes={','.join(map(str, offsets))}"
+            ),
+        )
+    return policy

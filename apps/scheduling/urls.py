@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.scheduling import views
+from apps.scheduling import views, views_hours
 
 app_name = "scheduling"
 
@@ -15,4 +15,21 @@ urlpatterns = [
     path("clinics/<int:clinic_id>/calendar/", views.clinic_calendar_view, name="clinic_calendar"),
     path("my-schedule/", views.doctor_calendar_view, name="doctor_calendar"),
     path("clinics/<int:clinic_id>/book/", views.staff_book, name="staff_book"),
+    path("clinics/<int:clinic_id>/hours/", views_hours.hours, name="hours"),
+    path("clinics/<int:clinic_id>/hours/policy/", views_hours.booking_policy, name="booking_policy"),
+    path(
+        "clinics/<int:clinic_id>/hours/doctors/<int:doctor_id>/rules/new/", views_hours.rule_create, name="rule_create"
+    ),
+    path("clinics/<int:clinic_id>/hours/rules/<int:rule_id>/", views_hours.rule_edit, name="rule_edit"),
+    path("clinics/<int:clinic_id>/hours/rules/<int:rule_id>/delete/", views_hours.rule_delete, name="rule_delete"),
+    path(
+        "clinics/<int:clinic_id>/hours/doctors/<int:doctor_id>/time-off/new/",
+        views_hours.time_off_add,
+        name="time_off_create",
+    ),
+    path(
+        "clinics/<int:clinic_id>/hours/time-off/<int:time_off_id>/delete/",
+        views_hours.time_off_remove,
+        name="time_off_delete",
+    ),
 ]
