@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.clinics",
     "apps.notifications",
     "apps.scheduling",
+    "apps.consults",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +209,38 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(NOTIFICATIONS_SCAN_INTERVAL_S),
     },
 }
+
+# --- Consults ---------------------------------------------------------------------
+# The room opens this long before the appointment starts and closes this long
+# after it ends (a consult already in progress may always be rejoined).
+CONSULT_JOIN_BEFORE_MIN = env_int("CONSULT_JOIN_BEFORE_MIN", 15, minimum=0, maximum=24 * 60)
+CONSULT_JOIN_AFTER_MIN = env_int("CONSULT_JOIN_AFTER_MIN", 60, minimum=0, maximum=24 * 60)
+# ICE servers handed to browsers. Empty by default: nothing on the internet is
+# contacted unless configured (host candidates work on one network).
+ICE_STUN_URLS = env_list("ICE_STUN_URLS", [])
+ICE_TURN_URLS = env_list("ICE_TURN_URLS", [])
+# coturn's static-auth-secret (use-auth-secret): each participant gets a
+# time-limited TURN username and password made from it (TURN REST scheme).
+TURN_SECRET = env_secret("TURN_SECRET")
+TURN_CREDENTIAL_MARGIN_S = env_int("TURN_CREDENTIAL_MARGIN_S", 3600, minimum=60)
+for _url in ICE_STUN_URLS:
+    if not _url.startswith(("stun:", "stuns:")):
+        raise ImproperlyConfigured(f"ICE_STUN_URLS holds stun: or stuns: URLs, got {_url!r}")
+for _url in ICE_TURN_URLS:
+    if not _url.startswith(("turn:", "turns:")):
+        raise ImproperlyConfigured(f"ICE_TURN_URLS holds turn: or turns: URLs, got {_url!r}")
+if ICE_TURN_URLS and not TURN_SECRET:
+    raise ImproperlyConfigured("ICE_TURN_URLS needs TURN_SECRET (or TURN_SECRET_FILE): coturn's static-auth-secret")
+# The video bitrate cap the room's page applies to its sender.
+CONSULT_VIDEO_MAX_KBPS = env_int("CONSULT_VIDEO_MAX_KBPS", 300, minimum=30, maximum=10_000)
+# Per consult socket: the largest message accepted, and a token bucket of
+# messages (a steady rate per second and a burst).
+CONSULT_WS_MAX_MESSAGE_BYTES = env_int("CONSULT_WS_MAX_MESSAGE_BYTES", 65536, minimum=4096, maximum=1024 * 1024)
+CONSULT_WS_RATE_PER_S = env_int("CONSULT_WS_RATE_PER_S", 20, minimum=1)
+CONSULT_WS_RATE_BURST = env_int("CONSULT_WS_RATE_BURST", 60, minimum=1)
+# How often an open consult socket tells the database it is still there; a
+# presence not refreshed for three periods (its process died) no longer counts.
+CONSULT_PRESENCE_REFRESH_S = 30.0
 
 # --- API -------------------------------------------------------------------------
 REST_FRAMEWORK = {

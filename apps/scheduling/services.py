@@ -284,20 +284,29 @@ def appointment_reschedule(
     return new
 
 
-def appointment_mark(*, appointment: Appointment, status: str, by: User, now: datetime | None = None) -> Appointment:
-    """Staff record how an appointment went: completed or no-show."""
+def appointment_mark(
+    *, appointment: Appointment, status: str, by: User, now: datetime | None = None, duration_s: int | None = None
+) -> Appointment:
+    """Staff record how an appointment went: completed or no-show. A consult
+    that was held passes its ``duration_s``; it may end before the booked
+    start, as its room opens early."""
     now = now or timezone.now()
     if status not in (AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW):
         raise AppointmentChangeError("bad_status")
+    if duration_s is not None and (status != AppointmentStatus.COMPLETED or duration_s < 0):
+        raise AppointmentChangeError("bad_status")
     with transaction.atomic():
         locked = _lock_active(appointment)
-        if now < locked.starts_at:
+        if now < locked.starts_at and duration_s is None:
             raise AppointmentChangeError("not_started")
         locked.status = status
         fields = ["status", "updated_at"]
         if status == AppointmentStatus.COMPLETED:
             locked.completed_at = now
             fields.append("completed_at")
+            if duration_s is not None:
+                locked.duration_s = duration_s
+                fields.append("duration_s")
         locked.save(update_fields=fields)
         audit_record(
             action=AuditAction.UPDATE,
