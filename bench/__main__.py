@@ -1,10 +1,13 @@
 """``python -m bench``: run the benchmarks and write docs/benchmarks.md.
 
-Exit status 0 when every figure was measured (a page over its budget is a
-finding in the report, not a failure of the run; so is the notification
-benchmark skipped for want of PostgreSQL or Redis, which the report says); 1
-when a request failed, a page did not load, the app could not start, or the
-notification benchmark failed (a notification not sent in time, a duplicate).
+Exit status 0 when every figure was measured (a page over its budget, or
+booking slower than half the bare insert, is a finding in the report, not a
+failure of the run; so is a benchmark skipped for want of PostgreSQL or
+Redis, which the report says); 1 when a request failed, a page did not load,
+the app could not start, the notification benchmark failed (a notification
+not sent in time, a duplicate), the slot search's query count grew with the
+number of doctors, or the booking benchmark failed (a double booking, an
+answer other than 201 or 409).
 """
 
 from __future__ import annotations
@@ -19,19 +22,26 @@ import sys
 from dataclasses import dataclass
 from types import FrameType
 
+from bench.booking import FULL_BOOKING, SMOKE_BOOKING, BookingPlan, BookingResult, booking_run
 from bench.http_load import LoadResult, LoadTarget, generator_name, load_run
 from bench.notifications import FULL_DELIVERY, SMOKE_DELIVERY, DeliveryPlan, DeliveryResult, delivery_run
 from bench.page_weight import PATIENT_PAGES, PageSpec, PageWeight, page_weights_measure
 from bench.report import (
     BENCHMARKS_DOC,
     RunInfo,
+    benchmarks_doc_section_write,
     benchmarks_doc_write,
+    booking_markdown,
+    booking_summary_text,
     delivery_summary_text,
     generated_markdown,
+    slots_markdown,
+    slots_summary_text,
     summary_text,
 )
 from bench.server import ServerError, embedded_server
 from bench.sign_in import HOME_PATH, LOGIN_PATH, SignInError, patient_sign_in
+from bench.slots import FULL_SLOTS, SMOKE_SLOTS, SlotsPlan, SlotsResult, slots_run
 
 
 @dataclass(frozen=True)
@@ -41,14 +51,30 @@ class BenchPlan:
     duration_s: float
     pages: list[PageSpec]
     delivery: DeliveryPlan
+    slots: SlotsPlan
+    booking: BookingPlan
     writes_doc: bool
 
 
 FULL_PLAN = BenchPlan(
-    clients=16, warmup_s=2.0, duration_s=10.0, pages=PATIENT_PAGES, delivery=FULL_DELIVERY, writes_doc=True
+    clients=16,
+    warmup_s=2.0,
+    duration_s=10.0,
+    pages=PATIENT_PAGES,
+    delivery=FULL_DELIVERY,
+    slots=FULL_SLOTS,
+    booking=FULL_BOOKING,
+    writes_doc=True,
 )
 SMOKE_PLAN = BenchPlan(
-    clients=16, warmup_s=0.5, duration_s=1.5, pages=PATIENT_PAGES[:1], delivery=SMOKE_DELIVERY, writes_doc=False
+    clients=16,
+    warmup_s=0.5,
+    duration_s=1.5,
+    pages=PATIENT_PAGES[:1],
+    delivery=SMOKE_DELIVERY,
+    slots=SMOKE_SLOTS,
+    booking=SMOKE_BOOKING,
+    writes_doc=False,
 )
 
 
@@ -57,12 +83,15 @@ def arguments_parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="a few seconds per endpoint, one page and 200 notifications, to check the harness works; writes nothing",
+        help="a few seconds per endpoint, one page, 200 notifications, a few doctors, to check the harness works; "
+        "writes nothing",
     )
     parser.add_argument(
         "--only",
-        choices=["http", "notifications"],
-        help="run only the HTTP benchmarks (throughput, page weight) or only the notification delivery; writes nothing",
+        choices=["http", "notifications", "slots", "booking"],
+        help="run only the HTTP benchmarks (throughput, page weight), the notification delivery, the slot search or "
+        "the booking under contention; http and notifications write nothing, slots and booking rewrite their own "
+        "section of docs/benchmarks.md (not with --smoke)",
     )
     parser.add_argument(
         "--worker-env",
@@ -96,6 +125,17 @@ def delivery_bench_run(plan: BenchPlan) -> DeliveryResult:
         flush=True,
     )
     return delivery_run(plan.delivery)
+
+
+def slots_bench_run(plan: BenchPlan) -> SlotsResult:
+    doctors = " then ".join(str(count) for count in plan.slots.steps)
+    print(f"Timing the slot search with {doctors} doctors (PostgreSQL):", flush=True)
+    return slots_run(plan.slots)
+
+
+def booking_bench_run(plan: BenchPlan) -> BookingResult:
+    print(f"Booking with {plan.booking.clients} concurrent API clients (Daphne, PostgreSQL, Redis):", flush=True)
+    return booking_run(plan.booking)
 
 
 def bench_run(plan: BenchPlan) -> tuple[RunInfo, list[LoadResult], list[PageWeight]]:
@@ -151,26 +191,59 @@ def main(argv: list[str]) -> int:
         print()
         print(delivery_summary_text(delivery))
         return 0 if delivery.passed or not delivery.measured else 1
+    if arguments.only == "slots":
+        slots = slots_bench_run(plan)
+        print()
+        print(slots_summary_text(slots))
+        if plan.writes_doc and slots.measured:
+            benchmarks_doc_section_write(slots_markdown(slots))
+            print(f"\nWrote its section of {BENCHMARKS_DOC}")
+        return 0 if slots.passed or not slots.measured else 1
+    if arguments.only == "booking":
+        booking = booking_bench_run(plan)
+        print()
+        print(booking_summary_text(booking))
+        if plan.writes_doc and booking.measured:
+            benchmarks_doc_section_write(booking_markdown(booking))
+            print(f"\nWrote its section of {BENCHMARKS_DOC}")
+        return 0 if booking.passed or not booking.measured else 1
     try:
         run, load_results, weights = bench_run(plan)
     except (ServerError, SignInError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
-    delivery_result = None if arguments.only == "http" else delivery_bench_run(plan)
+    everything = arguments.only is None
+    delivery_result = delivery_bench_run(plan) if everything else None
+    slots_result = slots_bench_run(plan) if everything else None
+    booking_result = booking_bench_run(plan) if everything else None
     print()
     print(summary_text(run=run, load_results=load_results, weights=weights))
     if delivery_result is not None:
         print(delivery_summary_text(delivery_result))
-    if plan.writes_doc and arguments.only is None:
+    if slots_result is not None:
+        print(slots_summary_text(slots_result))
+    if booking_result is not None:
+        print(booking_summary_text(booking_result))
+    if plan.writes_doc and everything:
         benchmarks_doc_write(
-            generated_markdown(run=run, load_results=load_results, weights=weights, delivery=delivery_result)
+            generated_markdown(
+                run=run,
+                load_results=load_results,
+                weights=weights,
+                delivery=delivery_result,
+                slots=slots_result,
+                booking=booking_result,
+            )
         )
         print(f"\nWrote {BENCHMARKS_DOC}")
     measured_everything = all(result.errors == 0 for result in load_results) and all(
         weight.loaded for weight in weights
     )
-    delivered = delivery_result is None or delivery_result.passed or not delivery_result.measured
-    return 0 if measured_everything and delivered else 1
+    others_passed = all(
+        result is None or result.passed or not result.measured
+        for result in (delivery_result, slots_result, booking_result)
+    )
+    return 0 if measured_everything and others_passed else 1
 
 
 if __name__ == "__main__":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.booking import BARE_PATH, BOOK_PATH, BookingResult, PhaseResult
 from bench.http_load import ACCEPT_ENCODING, LoadResult
 from bench.notifications import POLL_INTERVAL_S, SCAN_INTERVAL_S, WORKER_COUNT, DeliveryResult
 from bench.page_weight import PAGE_BUDGET_BYTES, PageWeight
+from bench.slots import SlotsResult
 
 BENCHMARKS_DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 GENERATED_BEGIN = "<!-- bench:begin: written by `make bench`; edits between these two markers are overwritten -->"
@@ -68,12 +71,14 @@ def _verdict(weight: PageWeight) -> str:
 def intro_markdown(run: RunInfo) -> str:
     return (
         "How fast one Daphne process serves patient pages, how many bytes a patient's phone downloads "
-        "to open each of them, and how fast two Celery workers deliver a backlog of SMS notifications. "
+        "to open each of them, how fast two Celery workers deliver a backlog of SMS notifications, how long "
+        "the patient's doctor search takes, and how many bookings the API takes under contention. "
         "`make bench` (`.venv/bin/python -m bench`, a few minutes) starts Telemed in "
         "embedded mode in a fresh temporary directory (SQLite, in-memory channel layer, the `seed_demo` data, "
         "collected static files, no Celery worker), serves it with one Daphne process on 127.0.0.1, measures "
-        "and stops it; then runs the notification benchmark on PostgreSQL and Redis (below), and rewrites "
-        "this section; `python -m bench --smoke` is a short check of the same steps that writes nothing. "
+        "and stops it; then runs the notification, slot search and booking benchmarks on PostgreSQL and Redis "
+        "(below), and rewrites this section; `python -m bench --smoke` is a short check of the same steps "
+        "that writes nothing. "
         f"Last run {run.measured_at} on {run.platform}, {run.cpu_count} logical CPUs, "
         f"Python {run.python_version}, {run.browser}. "
         "Figures from different machines don't compare; runs on the same machine do."
@@ -277,17 +282,233 @@ def delivery_markdown(result: DeliveryResult) -> str:
     return "\n".join(lines)
 
 
+SLOTS_HEADING = "## Slot search (a patient finds a doctor)"
+BOOKING_HEADING = "## Booking under contention (API, PostgreSQL)"
+
+
+def _machine() -> str:
+    return f"{platform.platform()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}"
+
+
+def slots_markdown(result: SlotsResult) -> str:
+    lines = [
+        SLOTS_HEADING,
+        "",
+        'The patient\'s "find a doctor" page (`/appointments/find/`, no filter): every doctor of the network at '
+        "each clinic they practise at, with their earliest free slot over the next 14 days, earliest first. "
+        "A child process (`python -m bench.scheduling_child slots`) runs against a fresh, migrated PostgreSQL "
+        "database with collected static files. It seeds five clinics (four in `Asia/Shanghai`, one in "
+        "`Asia/Urumqi`) and doctors with weekly hours (weekday mornings for all, some afternoons and Saturdays, "
+        "every fourth doctor also at a second clinic), 30% of their slots over the 14 days booked, completed "
+        "appointments over the past 60 days, and three days off for every fifth doctor; then it counts the page's "
+        "queries and times it, adds doctors, and does it again. Server time is measured in-process through "
+        "`django.test.Client` (`Accept-Encoding: gzip, deflate`), signed in as a patient: the whole middleware "
+        "stack, the view, its queries and the template, without network or ASGI server. "
+        "`python -m bench --only slots` runs just this and rewrites this section.",
+        "",
+    ]
+    if result.skipped is not None:
+        lines.append(f"**Skipped**: {result.skipped}.")
+        return "\n".join(lines)
+    if result.error is not None:
+        lines.append(f"**Failed**: {result.error}")
+        return "\n".join(lines)
+    lines += [
+        "| doctors | (doctor, clinic) pairs listed | appointments (upcoming) | queries | requests | p50 ms "
+        "| p95 ms | mean ms | CPU ms (mean) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {step.doctors} | {step.pairs} | {step.appointments:,} ({step.upcoming_appointments:,}) | {step.queries} "
+        f"| {step.requests} | {_ms(step.p50_ms)} | {_ms(step.p95_ms)} | {_ms(step.mean_ms)} | {_ms(step.cpu_mean_ms)} |"
+        for step in result.steps
+    ]
+    counts = " and ".join(f"{step.queries} at {step.doctors} doctors" for step in result.steps)
+    verdict = "the same" if result.constant_queries else "**not the same**"
+    lines += [
+        "",
+        f"Queries per page: {counts}: {verdict} whatever the number of doctors and appointments (at this "
+        "writing: the session and the user, the patient's role (two), the doctors' clinics and profiles and their "
+        "specialties (two), four for the slots of all of them (rules, booking policies, time off, appointments), "
+        "the unread-notification count of the navigation, and the two lists of the filter form).",
+    ]
+    pages = [("one doctor's week (`/appointments/doctors/<id>/clinics/<id>/`)", result.week_page)]
+    pages.append(("API: a doctor's slots for 7 days (`/api/v1/doctors/<id>/slots/`)", result.api_slots))
+    lines += [
+        "",
+        f"At {result.steps[-1].doctors} doctors, pages of one doctor at a time (a random one per request):",
+        "",
+        "| page | queries | requests | p50 ms | p95 ms | mean ms | CPU ms (mean) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {label} | {timing.queries} | {timing.requests} | {_ms(timing.p50_ms)} | {_ms(timing.p95_ms)} "
+        f"| {_ms(timing.mean_ms)} | {_ms(timing.cpu_mean_ms)} |"
+        for label, timing in pages
+        if timing is not None
+    ]
+    lines += [
+        "",
+        "CPU ms is the process's CPU time per request (`time.process_time`), which other work on the machine "
+        "inflates less than the wall-clock times; the machine's load average was "
+        f"{_load(result.load_average)} when the measurement began. "
+        f"Measured {result.measured_at} on {_machine()}.",
+    ]
+    return "\n".join(lines)
+
+
+def _load(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _outcomes(phase: PhaseResult) -> str:
+    return ", ".join(f"{outcome}: {count:,}" for outcome, count in sorted(phase.outcomes.items())) or "none"
+
+
+def _phase_row(phase: PhaseResult) -> str:
+    return (
+        f"| `POST {phase.path}` ({phase.label}) | {phase.clients} | {phase.duration_s:g} s | {phase.requests:,} "
+        f"| {_rate(phase.requests_per_s)} | {_rate(phase.created_per_s)} | {_ms(phase.p50_ms)} | {_ms(phase.p95_ms)} "
+        f"| {_ms(phase.created_p95_ms)} | {_outcomes(phase)} |"
+    )
+
+
+def booking_verdict(result: BookingResult) -> str:
+    if result.skipped is not None:
+        return f"skipped: {result.skipped}"
+    if result.passed:
+        return "pass: no double booking, every answer 201 or 409, one row per 201"
+    problems = []
+    if result.error:
+        problems.append(result.error)
+    if result.doctor_overlaps or result.patient_overlaps:
+        problems.append(
+            f"double bookings: {result.doctor_overlaps} of a doctor, {result.patient_overlaps} of a patient"
+        )
+    for phase in (result.booking, result.bare):
+        if phase is not None and phase.unexpected:
+            problems.append(f"{phase.unexpected:,} answers other than 201/409 from `{phase.path}`")
+    if result.booking is not None and result.appointments_created != result.booking.created_in_all:
+        problems.append(f"{result.appointments_created} appointments for {result.booking.created_in_all} answers 201")
+    if result.bare is not None and result.bare_rows != result.bare.created_in_all:
+        problems.append(f"{result.bare_rows} bare rows for {result.bare.created_in_all} answers 201")
+    return "FAIL: " + "; ".join(problems)
+
+
+def booking_markdown(result: BookingResult) -> str:
+    plan = result.plan
+    lines = [
+        BOOKING_HEADING,
+        "",
+        f"{plan.clients} concurrent API clients, each on its own keep-alive connection (httpx, asyncio, in the "
+        f"bench process on the same machine), send one request after another to one Daphne process for "
+        f"{plan.duration_s:g} s after a {plan.warmup_s:g} s warm-up: first `POST {BOOK_PATH}` for a slot drawn at "
+        "random from every free slot of the next 14 days as listed before the run (a stale view of the schedule, "
+        "so a slot someone took answers 409 `slot_taken`), each request by the client's next patient in turn "
+        f"({plan.patients_per_client} patients per client, each with consent and a personal access token); then "
+        f"`POST {BARE_PATH}`, a bench-only view in the same server (`bench.settings`, `bench.urls`) that inserts "
+        "one row with one SQL statement and answers 201. Both go through the same middleware; the booking also "
+        "through token authentication, DRF's throttle (Redis), the checks of `appointment_book`, the outbox rows "
+        "of its notices and the audit log. Telemed runs with `DATABASE_URL` (a fresh, migrated database) and "
+        "`REDIS_URL` set, no `SECRET_KEY` (embedded mode's other defaults, `DEBUG` off, `DB_CONN_MAX_AGE=0`); "
+        f"{plan.doctors} doctors at five clinics ({result.pairs} doctor-clinic pairs, 30% of their slots already "
+        f"booked, {result.slot_pool:,} free slots to draw from). A request counts when it completes inside the "
+        "measured window. `python -m bench --only booking` runs just this and rewrites this section.",
+        "",
+    ]
+    if result.skipped is not None:
+        lines.append(
+            f"**Skipped**: {result.skipped}. The benchmark needs PostgreSQL and Redis on 127.0.0.1 "
+            "(or `BENCH_POSTGRES_URL` / `BENCH_REDIS_URL`)."
+        )
+        return "\n".join(lines)
+    if result.booking is None or result.bare is None:
+        lines.append(f"**Failed**: {result.error}")
+        return "\n".join(lines)
+    lines += [
+        "| endpoint | clients | duration | requests | requests/s | 201/s | p50 ms | p95 ms | p95 ms of 201s "
+        "| answers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        _phase_row(result.booking),
+        _phase_row(result.bare),
+        "",
+        f"Booking requests answered per second ÷ bare inserts per second: **{result.ratio:.2f}** (goal: at least "
+        f"0.5); bookings made (201) per second ÷ bare inserts per second: {result.created_ratio:.2f}. Daphne's "
+        f"CPU time per request: {_ms(result.booking.server_cpu_ms_per_request)} ms for a booking, "
+        f"{_ms(result.bare.server_cpu_ms_per_request)} ms for a bare insert (one Daphne process runs Python on one "
+        "core at a time, so that cost bounds its rate).",
+        "",
+        f"Verdict: {booking_verdict(result)}.",
+        "",
+        f"- Double bookings, by SQL after the run (pairs of active appointments that overlap): "
+        f"{result.doctor_overlaps} of one doctor, {result.patient_overlaps} of one patient. PostgreSQL's "
+        "exclusion constraints make them impossible; the count checks it.",
+        f"- Rows: {result.appointments_created:,} appointments created for {result.booking.created_in_all:,} "
+        f"answers 201, {result.bare_rows:,} bare rows for {result.bare.created_in_all:,} (warm-up included).",
+    ]
+    lines += [
+        f"- CPU in cores during the window (1.00 = one core busy the whole time), `{phase.path}`: Daphne "
+        f"{_cores(phase.server_cpu_cores)}, load generator {_cores(phase.generator_cpu_cores)}, PostgreSQL and "
+        f"Redis {_cores(phase.services_cpu_cores)} (all their processes, other databases' work included); whole "
+        f"machine {_cores(phase.machine_busy_cores)} of {os.cpu_count()} logical CPUs, of which processes "
+        f"unrelated to the benchmark {_cores(phase.others_cpu_cores)}."
+        for phase in (result.booking, result.bare)
+    ]
+    lines += [
+        f"- Set-up, not timed: {_seconds(result.setup_s)} (migrate, seed, start Daphne); the machine's load "
+        f"average was {_load(result.load_average)} when the booking phase began.",
+        "",
+        f"Measured {result.measured_at} on {_machine()}.",
+    ]
+    return "\n".join(lines)
+
+
 def generated_markdown(
     *,
     run: RunInfo,
     load_results: list[LoadResult],
     weights: list[PageWeight],
     delivery: DeliveryResult | None = None,
+    slots: SlotsResult | None = None,
+    booking: BookingResult | None = None,
 ) -> str:
     sections = [intro_markdown(run), throughput_markdown(load_results, run), page_weight_markdown(weights)]
     if delivery is not None:
         sections.append(delivery_markdown(delivery))
+    if slots is not None:
+        sections.append(slots_markdown(slots))
+    if booking is not None:
+        sections.append(booking_markdown(booking))
     return "\n\n".join(sections)
+
+
+def benchmarks_doc_section_write(section: str, *, path: Path = BENCHMARKS_DOC) -> None:
+    """Replace the ``## `` section of the generated text that has the same
+    heading line as ``section``, or add it at the end of the generated text;
+    the other sections stay as they are."""
+    heading = section.split("\n", 1)[0]
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    begin, end = text.find(GENERATED_BEGIN), text.find(GENERATED_END)
+    if begin == -1 or end < begin:
+        benchmarks_doc_write(section, path=path)
+        return
+    parts = _sections(text[begin + len(GENERATED_BEGIN) : end])
+    headings = [part.split("\n", 1)[0] for part in parts]
+    if heading in headings:
+        parts[headings.index(heading)] = section
+    else:
+        parts.append(section)
+    benchmarks_doc_write("\n\n".join(parts), path=path)
+
+
+def _sections(generated: str) -> list[str]:
+    """The generated text cut before each ``## `` heading (the intro first)."""
+    chunks: list[list[str]] = [[]]
+    for line in generated.split("\n"):
+        if line.startswith("## "):
+            chunks.append([])
+        chunks[-1].append(line)
+    return [joined for chunk in chunks if (joined := "\n".join(chunk).strip("\n"))]
 
 
 def benchmarks_doc_write(generated: str, *, path: Path = BENCHMARKS_DOC) -> None:
@@ -338,4 +559,48 @@ def summary_text(*, run: RunInfo, load_results: list[LoadResult], weights: list[
         f"{_verdict(weight)}"
         for weight in weights
     ]
+    return "\n".join(lines)
+
+
+def slots_summary_text(result: SlotsResult) -> str:
+    if result.skipped is not None:
+        return f"Slot search: skipped ({result.skipped})"
+    if result.error is not None:
+        return f"Slot search: FAILED: {result.error}"
+    lines = ["Slot search (find page, in-process, 14 days):"]
+    lines += [
+        f"  {step.doctors:>3} doctors ({step.pairs} pairs, {step.appointments:,} appointments): "
+        f"{step.queries} queries, p50 {_ms(step.p50_ms)} ms, p95 {_ms(step.p95_ms)} ms over {step.requests} requests"
+        for step in result.steps
+    ]
+    for label, timing in (("week page", result.week_page), ("API slots", result.api_slots)):
+        if timing is not None:
+            lines.append(
+                f"  {label}: {timing.queries} queries, p50 {_ms(timing.p50_ms)} ms, p95 {_ms(timing.p95_ms)} ms"
+            )
+    lines.append("  queries: " + ("constant" if result.constant_queries else "NOT constant"))
+    return "\n".join(lines)
+
+
+def booking_summary_text(result: BookingResult) -> str:
+    if result.skipped is not None:
+        return f"Booking under contention: skipped ({result.skipped})"
+    lines = [f"Booking under contention ({result.plan.clients} clients, {result.slot_pool:,} free slots):"]
+    for phase in (result.booking, result.bare):
+        if phase is not None:
+            lines.append(
+                f"  {phase.label:<12} {_rate(phase.requests_per_s):>7} requests/s  {_rate(phase.created_per_s):>7} "
+                f"201/s  p50 {_ms(phase.p50_ms)} ms  p95 {_ms(phase.p95_ms)} ms  ({_outcomes(phase)}; cores: "
+                f"Daphne {_cores(phase.server_cpu_cores)}, generator {_cores(phase.generator_cpu_cores)}, "
+                f"PostgreSQL and Redis {_cores(phase.services_cpu_cores)}, unrelated processes "
+                f"{_cores(phase.others_cpu_cores)}, machine {_cores(phase.machine_busy_cores)})"
+            )
+    lines.append(f"  ratio booking/bare: {result.ratio:.2f} (201s: {result.created_ratio:.2f}); goal 0.5")
+    if result.booking is not None and result.bare is not None:
+        lines.append(
+            f"  Daphne CPU per request: booking {_ms(result.booking.server_cpu_ms_per_request)} ms, "
+            f"bare {_ms(result.bare.server_cpu_ms_per_request)} ms"
+        )
+    lines.append(f"  double bookings: doctor {result.doctor_overlaps}, patient {result.patient_overlaps}")
+    lines.append(f"  {booking_verdict(result)}")
     return "\n".join(lines)

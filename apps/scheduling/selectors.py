@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from apps.accounts.models import User
-from apps.clinics.models import Clinic, Membership, Role
+from apps.clinics.models import Clinic, DoctorProfile, Membership, Role, Specialty
 from apps.scheduling.models import (
     DEFAULT_REMINDER_OFFSETS_MINUTES,
     HOLDING_STATUSES,
@@ -32,7 +32,11 @@ def clinic_zone(clinic: Clinic) -> zoneinfo.ZoneInfo:
 def clinic_policy(*, clinic: Clinic) -> BookingPolicy:
     """The clinic's booking policy (defaults when it has none yet)."""
     policy = BookingPolicy.objects.filter(clinic=clinic).first()
-    return policy or BookingPolicy(clinic=clinic, reminder_offsets_minutes=list(DEFAULT_REMINDER_OFFSETS_MINUTES))
+    return policy or _default_policy(clinic)
+
+
+def _default_policy(clinic: Clinic) -> BookingPolicy:
+    return BookingPolicy(clinic=clinic, reminder_offsets_minutes=list(DEFAULT_REMINDER_OFFSETS_MINUTES))
 
 
 def policy_spec(policy: BookingPolicy) -> PolicySpec:
@@ -42,34 +46,26 @@ def policy_spec(policy: BookingPolicy) -> PolicySpec:
 
 
 def rule_specs(*, doctor: User, clinic: Clinic) -> list[RuleSpec]:
-    return [
-        RuleSpec(
-            weekdays=frozenset(rule.weekdays),
-            start=rule.start_time,
-            end=rule.end_time,
-            slot_minutes=rule.slot_minutes,
-            buffer_minutes=rule.buffer_minutes,
-            modes=frozenset(rule.modes),
-            valid_from=rule.valid_from,
-            valid_until=rule.valid_until,
-        )
-        for rule in AvailabilityRule.objects.filter(doctor=doctor, clinic=clinic)
-    ]
+    return [_rule_spec(rule) for rule in AvailabilityRule.objects.filter(doctor=doctor, clinic=clinic)]
+
+
+def _rule_spec(rule: AvailabilityRule) -> RuleSpec:
+    return RuleSpec(
+        weekdays=frozenset(rule.weekdays),
+        start=rule.start_time,
+        end=rule.end_time,
+        slot_minutes=rule.slot_minutes,
+        buffer_minutes=rule.buffer_minutes,
+        modes=frozenset(rule.modes),
+        valid_from=rule.valid_from,
+        valid_until=rule.valid_until,
+    )
 
 
 def doctor_practises_at(*, doctor: User, clinic: Clinic) -> bool:
     return Membership.objects.filter(
         user=doctor, clinic=clinic, role=Role.DOCTOR, is_active=True, clinic__is_active=True
     ).exists()
-
-
-def busy_intervals(*, doctor: User, start: datetime, end: datetime, exclude_id: int | None = None) -> list[Interval]:
-    appointments = Appointment.objects.filter(
-        doctor=doctor, status__in=HOLDING_STATUSES, starts_at__lt=end, ends_at__gt=start
-    )
-    if exclude_id is not None:
-        appointments = appointments.exclude(pk=exclude_id)
-    return [Interval(a.starts_at, a.ends_at) for a in appointments.only("starts_at", "ends_at")]
 
 
 def time_off_intervals(*, doctor: User, start: datetime, end: datetime) -> list[Interval]:
@@ -84,19 +80,164 @@ def time_off_intervals(*, doctor: User, start: datetime, end: datetime) -> list[
 def doctor_free_slots(*, doctor: User, clinic: Clinic, first_day: date, days: int, now: datetime) -> list[Slot]:
     """The slots a patient can book with ``doctor`` at ``clinic`` over
     ``days`` local days from ``first_day`` (clinic time)."""
-    zone = clinic_zone(clinic)
-    start = datetime.combine(first_day, time(0), tzinfo=zone)
-    end = datetime.combine(first_day + timedelta(days=days), time(0), tzinfo=zone)
-    return compute_slots(
-        rules=rule_specs(doctor=doctor, clinic=clinic),
-        zone=zone,
-        window_start=start,
-        window_end=end,
-        now=now,
-        policy=policy_spec(clinic_policy(clinic=clinic)),
-        time_off=time_off_intervals(doctor=doctor, start=start, end=end),
-        busy=busy_intervals(doctor=doctor, start=start, end=end),
+    free = doctors_free_slots(pairs=[(doctor.pk, clinic)], first_day=first_day, days=days, now=now)
+    return free[(doctor.pk, clinic.pk)]
+
+
+def doctors_free_slots(
+    *, pairs: Sequence[tuple[int, Clinic]], days: int, now: datetime, first_day: date | None = None
+) -> dict[tuple[int, int], list[Slot]]:
+    """The free slots of each (doctor id, clinic) pair over ``days`` local
+    days from ``first_day`` in that clinic's zone (from today there when
+    None), keyed by (doctor id, clinic id).
+
+    Four queries whatever the number of pairs, rules or appointments (rules,
+    policies, time off, appointments), then the pure ``compute_slots`` per
+    pair; an empty ``pairs`` costs none.
+    """
+    inputs = _slot_inputs(pairs=pairs, days=days, now=now, first_day=first_day)
+    return {key: pair.slots(pair.start, pair.end, now=now) for key, pair in inputs.items()}
+
+
+# Earliest free slot: the first two days are computed first, and the rest of
+# the window only for pairs with nothing free in them.
+EARLIEST_FIRST_DAYS = 2
+
+
+def doctors_earliest_slots(
+    *, pairs: Sequence[tuple[int, Clinic]], days: int, now: datetime
+) -> dict[tuple[int, int], Slot | None]:
+    """The earliest free slot of each (doctor id, clinic) pair over the next
+    ``days`` local days from today in that clinic's zone (None: nothing free),
+    keyed by (doctor id, clinic id); the same queries as ``doctors_free_slots``."""
+    earliest: dict[tuple[int, int], Slot | None] = {}
+    for key, pair in _slot_inputs(pairs=pairs, days=days, now=now, first_day=None).items():
+        split = min(pair.end, _local_midnight_after(pair.start, pair.zone, EARLIEST_FIRST_DAYS))
+        slots = pair.slots(pair.start, split, now=now) or (
+            pair.slots(split, pair.end, now=now) if split < pair.end else []
+        )
+        earliest[key] = slots[0] if slots else None
+    return earliest
+
+
+def _local_midnight_after(start: datetime, zone: zoneinfo.ZoneInfo, days: int) -> datetime:
+    return datetime.combine(start.astimezone(zone).date() + timedelta(days=days), time(0), tzinfo=zone)
+
+
+@dataclass(frozen=True)
+class _PairInputs:
+    """What ``compute_slots`` needs for one doctor at one clinic, and the
+    window asked for (clinic-local midnights)."""
+
+    rules: list[RuleSpec]
+    zone: zoneinfo.ZoneInfo
+    start: datetime
+    end: datetime
+    policy: PolicySpec
+    time_off: list[Interval]
+    busy: list[Interval]
+
+    def slots(self, window_start: datetime, window_end: datetime, *, now: datetime) -> list[Slot]:
+        if not self.rules:
+            return []
+        return compute_slots(
+            rules=self.rules,
+            zone=self.zone,
+            window_start=window_start,
+            window_end=window_end,
+            now=now,
+            policy=self.policy,
+            time_off=self.time_off,
+            busy=self.busy,
+        )
+
+
+def _slot_inputs(
+    *, pairs: Sequence[tuple[int, Clinic]], days: int, now: datetime, first_day: date | None
+) -> dict[tuple[int, int], _PairInputs]:
+    """Rules, policy, time off and appointments of every pair, in four queries."""
+    windows: dict[tuple[int, int], tuple[Clinic, datetime, datetime]] = {}
+    for doctor_id, clinic in pairs:
+        zone = clinic_zone(clinic)
+        day = first_day or now.astimezone(zone).date()
+        start = datetime.combine(day, time(0), tzinfo=zone)
+        end = datetime.combine(day + timedelta(days=days), time(0), tzinfo=zone)
+        windows[(doctor_id, clinic.pk)] = (clinic, start, end)
+    if not windows:
+        return {}
+    doctor_ids = {doctor_id for doctor_id, _ in windows}
+    clinic_ids = {clinic_id for _, clinic_id in windows}
+    span_start = min(start for _, start, _ in windows.values())
+    span_end = max(end for _, _, end in windows.values())
+
+    rules: dict[tuple[int, int], list[RuleSpec]] = defaultdict(list)
+    for rule in AvailabilityRule.objects.filter(doctor_id__in=doctor_ids, clinic_id__in=clinic_ids):
+        rules[(rule.doctor_id, rule.clinic_id)].append(_rule_spec(rule))
+    policies = {policy.clinic_id: policy for policy in BookingPolicy.objects.filter(clinic_id__in=clinic_ids)}
+    time_off = _intervals_by_doctor(
+        TimeOff.objects.filter(doctor_id__in=doctor_ids, starts_at__lt=span_end, ends_at__gt=span_start)
     )
+    busy = _intervals_by_doctor(
+        Appointment.objects.filter(
+            doctor_id__in=doctor_ids, status__in=HOLDING_STATUSES, starts_at__lt=span_end, ends_at__gt=span_start
+        )
+    )
+    return {
+        (doctor_id, clinic_id): _PairInputs(
+            rules=rules[(doctor_id, clinic_id)],
+            zone=clinic_zone(clinic),
+            start=start,
+            end=end,
+            policy=policy_spec(policies.get(clinic_id) or _default_policy(clinic)),
+            time_off=time_off[doctor_id],
+            busy=busy[doctor_id],
+        )
+        for (doctor_id, clinic_id), (clinic, start, end) in windows.items()
+    }
+
+
+@dataclass(frozen=True)
+class DoctorResult:
+    """A doctor at one clinic where they practise, with their earliest free
+    slot (None: no free time in the window)."""
+
+    profile: DoctorProfile
+    clinic: Clinic
+    earliest: Slot | None
+
+
+def doctor_search(
+    *, specialty: Specialty | None, clinic: Clinic | None, language: str, days: int, now: datetime
+) -> list[DoctorResult]:
+    """Doctors of the whole network, once per active clinic they practise at,
+    with the earliest free slot of the next ``days`` days (from today in that
+    clinic's zone): earliest first, those with no free time last, then by
+    name. The same number of queries whatever the number of doctors, rules
+    and appointments."""
+    practices = (
+        Membership.objects.filter(
+            role=Role.DOCTOR, is_active=True, clinic__is_active=True, user__doctor_profile__isnull=False
+        )
+        .select_related("clinic", "user__doctor_profile")
+        .prefetch_related("user__doctor_profile__specialties")
+        .order_by("user__full_name", "user_id", "clinic__name", "clinic_id")
+    )
+    if specialty is not None:
+        practices = practices.filter(user__doctor_profile__specialties=specialty)
+    if clinic is not None:
+        practices = practices.filter(clinic=clinic)
+    matches = [m for m in practices if not language or language in m.user.doctor_profile.languages]
+    earliest = doctors_earliest_slots(pairs=[(m.user_id, m.clinic) for m in matches], days=days, now=now)
+    results = [DoctorResult(m.user.doctor_profile, m.clinic, earliest[(m.user_id, m.clinic_id)]) for m in matches]
+    # sorted() is stable: doctors with the same earliest time stay in name order.
+    return sorted(results, key=lambda r: (r.earliest is None, r.earliest.start if r.earliest else now))
+
+
+def _intervals_by_doctor(rows: QuerySet[Appointment] | QuerySet[TimeOff]) -> dict[int, list[Interval]]:
+    by_doctor: dict[int, list[Interval]] = defaultdict(list)
+    for doctor_id, starts_at, ends_at in rows.values_list("doctor_id", "starts_at", "ends_at"):
+        by_doctor[doctor_id].append(Interval(starts_at, ends_at))
+    return by_doctor
 
 
 def appointments_visible_to(*, user: User) -> QuerySet[Appointment]:

@@ -8,11 +8,12 @@ insert happen under the database's write lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -42,7 +43,7 @@ from apps.scheduling.selectors import (
     rule_specs,
     time_off_intervals,
 )
-from apps.scheduling.slots import compute_slots
+from apps.scheduling.slots import PolicySpec, compute_slots
 
 
 class Refusal(Exception):
@@ -87,8 +88,7 @@ class BookingError(Refusal):
     }
 
 
-def _check_policy(*, clinic: Clinic, starts_at: datetime, now: datetime) -> None:
-    policy = policy_spec(clinic_policy(clinic=clinic))
+def _check_policy(*, policy: PolicySpec, starts_at: datetime, now: datetime) -> None:
     if starts_at <= now:
         raise BookingError("in_past")
     if starts_at < now + policy.min_notice:
@@ -97,7 +97,9 @@ def _check_policy(*, clinic: Clinic, starts_at: datetime, now: datetime) -> None
         raise BookingError("too_far")
 
 
-def _offered_slot_end(*, doctor: User, clinic: Clinic, starts_at: datetime, mode: str, now: datetime) -> datetime:
+def _offered_slot_end(
+    *, doctor: User, clinic: Clinic, policy: PolicySpec, starts_at: datetime, mode: str, now: datetime
+) -> datetime:
     """The end of the offered slot that starts at ``starts_at`` (rules, time
     off and policy; not other appointments, which the overlap check handles)."""
     slots = compute_slots(
@@ -106,7 +108,7 @@ def _offered_slot_end(*, doctor: User, clinic: Clinic, starts_at: datetime, mode
         window_start=starts_at,
         window_end=starts_at + timedelta(minutes=1),
         now=now,
-        policy=policy_spec(clinic_policy(clinic=clinic)),
+        policy=policy,
         time_off=time_off_intervals(doctor=doctor, start=starts_at, end=starts_at + timedelta(days=1)),
     )
     slot = next((s for s in slots if s.start == starts_at), None)
@@ -124,16 +126,42 @@ def _overlapping(*, start: datetime, end: datetime, exclude_id: int | None = Non
     return rows
 
 
+# A deadlock between two transactions on PostgreSQL: SQLSTATE 40P01.
+DEADLOCK_DETECTED = "40P01"
+DEADLOCK_RETRIES = 2
+
+
+def _in_transaction_retrying_deadlocks(work: Callable[[], Appointment]) -> Appointment:
+    """``work()`` in a transaction. Two overlapping inserts at the same moment
+    each wait for the other's row on PostgreSQL's exclusion constraints, and
+    the database aborts one of them as deadlocked; that one runs again, meets
+    the winner's row and is refused with the right reason (or books, if the
+    winner rolled back)."""
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            with transaction.atomic():
+                return work()
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != DEADLOCK_DETECTED or attempt == DEADLOCK_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _insert(appointment: Appointment, *, exclude_id: int | None = None) -> None:
-    """Check for overlaps and insert, inside the caller's transaction."""
+    """Check for overlaps and insert, inside the caller's transaction (which
+    a refusal rolls back: it leaves the block as an exception)."""
     overlapping = _overlapping(start=appointment.starts_at, end=appointment.ends_at, exclude_id=exclude_id)
-    if overlapping.filter(doctor=appointment.doctor).exists():
+    doctors = set(
+        overlapping.filter(Q(doctor=appointment.doctor) | Q(patient=appointment.patient)).values_list(
+            "doctor_id", flat=True
+        )
+    )
+    if appointment.doctor_id in doctors:
         raise BookingError("slot_taken")
-    if overlapping.filter(patient=appointment.patient).exists():
+    if doctors:
         raise BookingError("patient_busy")
     try:
-        with transaction.atomic():
-            appointment.save()
+        appointment.save()
     except IntegrityError as exc:  # PostgreSQL's exclusion constraints: a concurrent booking won
         raise BookingError("patient_busy" if "patient_no_overlap" in str(exc) else "slot_taken") from exc
 
@@ -156,19 +184,21 @@ def appointment_book(
         raise BookingError("no_consent")
     if not doctor_practises_at(doctor=doctor, clinic=clinic):
         raise BookingError("not_here")
-    _check_policy(clinic=clinic, starts_at=starts_at, now=now)
-    ends_at = _offered_slot_end(doctor=doctor, clinic=clinic, starts_at=starts_at, mode=mode, now=now)
-    appointment = Appointment(
-        patient=patient,
-        doctor=doctor,
-        clinic=clinic,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        mode=mode,
-        reason=reason.strip()[:500],
-        booked_by=booked_by,
-    )
-    with transaction.atomic():
+    policy = policy_spec(clinic_policy(clinic=clinic))
+    _check_policy(policy=policy, starts_at=starts_at, now=now)
+    ends_at = _offered_slot_end(doctor=doctor, clinic=clinic, policy=policy, starts_at=starts_at, mode=mode, now=now)
+
+    def book() -> Appointment:
+        appointment = Appointment(
+            patient=patient,
+            doctor=doctor,
+            clinic=clinic,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            mode=mode,
+            reason=reason.strip()[:500],
+            booked_by=booked_by,
+        )
         _insert(appointment)
         notify_booked(appointment)
         audit_record(
@@ -179,7 +209,9 @@ def appointment_book(
             patient=patient,
             clinic_id=clinic.pk,
         )
-    return appointment
+        return appointment
+
+    return _in_transaction_retrying_deadlocks(book)
 
 
 def _cutoff_passed(appointment: Appointment, now: datetime) -> bool:
@@ -241,11 +273,13 @@ def appointment_reschedule(
     now = now or timezone.now()
     mode = mode or appointment.mode
     reason = reason.strip()[:300]
-    _check_policy(clinic=appointment.clinic, starts_at=starts_at, now=now)
+    policy = policy_spec(clinic_policy(clinic=appointment.clinic))
+    _check_policy(policy=policy, starts_at=starts_at, now=now)
     ends_at = _offered_slot_end(
-        doctor=appointment.doctor, clinic=appointment.clinic, starts_at=starts_at, mode=mode, now=now
+        doctor=appointment.doctor, clinic=appointment.clinic, policy=policy, starts_at=starts_at, mode=mode, now=now
     )
-    with transaction.atomic():
+
+    def move() -> Appointment:
         old = _lock_active(appointment)
         if _cutoff_passed(old, now):
             if not staff:
@@ -281,7 +315,9 @@ def appointment_reschedule(
             clinic_id=new.clinic_id,
             reason=f"rescheduled from {old.pk}",
         )
-    return new
+        return new
+
+    return _in_transaction_retrying_deadlocks(move)
 
 
 def appointment_mark(

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
@@ -19,7 +18,7 @@ from apps.accounts.selectors import consent_is_current
 from apps.accounts.services import consent_give, patient_register_by_staff
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.clinics.models import Clinic, DoctorProfile
+from apps.clinics.models import Clinic
 from apps.clinics.selectors import UserRole, clinic_get_for_admin
 from apps.core.http import AuthedRequest
 from apps.scheduling.forms import BookingForm, CancelForm, DoctorSearchForm, StaffBookingForm
@@ -32,6 +31,7 @@ from apps.scheduling.selectors import (
     doctor_calendar,
     doctor_free_slots,
     doctor_practises_at,
+    doctor_search,
     patient_appointments,
 )
 from apps.scheduling.services import (
@@ -46,13 +46,6 @@ from apps.scheduling.slots import Slot
 SEARCH_DAYS = 14
 
 
-@dataclass(frozen=True)
-class DoctorResult:
-    profile: DoctorProfile
-    clinic: Clinic
-    earliest: Slot | None
-
-
 @patient_required
 @require_GET
 def my_appointments(request: AuthedRequest) -> HttpResponse:
@@ -65,29 +58,14 @@ def my_appointments(request: AuthedRequest) -> HttpResponse:
 def find_doctor(request: AuthedRequest) -> HttpResponse:
     """Doctors of the whole network with their earliest free slot, earliest first."""
     form = DoctorSearchForm(request.GET or None)
-    profiles = DoctorProfile.objects.select_related("user").prefetch_related("specialties", "user__memberships__clinic")
     filters = form.cleaned_data if form.is_valid() else {}
-    if filters.get("specialty"):
-        profiles = profiles.filter(specialties=filters["specialty"])
-    wanted_clinic = filters.get("clinic")
-    wanted_language = filters.get("language")
-    now = timezone.now()
-    results: list[DoctorResult] = []
-    for profile in profiles:
-        if wanted_language and wanted_language not in profile.languages:
-            continue
-        for membership in profile.user.memberships.all():
-            if membership.role != "doctor" or not membership.is_active or not membership.clinic.is_active:
-                continue
-            if wanted_clinic and membership.clinic != wanted_clinic:
-                continue
-            first_day = now.astimezone(clinic_zone(membership.clinic)).date()
-            slots = doctor_free_slots(
-                doctor=profile.user, clinic=membership.clinic, first_day=first_day, days=SEARCH_DAYS, now=now
-            )
-            results.append(DoctorResult(profile, membership.clinic, slots[0] if slots else None))
-    far_future = now + timedelta(days=3650)
-    results.sort(key=lambda r: r.earliest.start if r.earliest else far_future)
+    results = doctor_search(
+        specialty=filters.get("specialty"),
+        clinic=filters.get("clinic"),
+        language=filters.get("language") or "",
+        days=SEARCH_DAYS,
+        now=timezone.now(),
+    )
     return render(request, "scheduling/find_doctor.html", {"form": form, "results": results})
 
 
