@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from apps.accounts.views import signup
 from apps.clinics.views import invitation_accept_view
+from apps.scheduling.views_appointment import appointment_short_link
 
 admin.autodiscover()
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # MFA and rate limits apply
@@ -15,8 +16,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("me/", include("apps.accounts.urls")),
     path("clinics/", include("apps.clinics.urls")),
-    # Short: invitation links travel by SMS.
+    # Short: invitation and appointment links travel by SMS.
     path("i/<str:token>/", invitation_accept_view, name="invitation_accept"),
+    path("a/<int:appointment_id>/", appointment_short_link, name="appointment_short"),
     path("notifications/", include("apps.notifications.urls")),
     path("appointments/", include("apps.scheduling.urls")),
     path("api/v1/", include("apps.scheduling.api_urls")),

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -8,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Language
 from apps.clinics.models import Clinic, Specialty
-from apps.scheduling.models import ConsultMode
+from apps.scheduling.models import AppointmentStatus, ConsultMode
 
 
 class DoctorSearchForm(forms.Form):
@@ -40,12 +39,6 @@ class BookingForm(forms.Form):
             assert isinstance(mode_field, forms.ChoiceField)
             mode_field.choices = [(v, label) for v, label in ConsultMode.choices if v in modes]
 
-    def clean_starts_at(self) -> datetime:
-        value: datetime = self.cleaned_data["starts_at"]
-        if value.tzinfo is None:
-            raise forms.ValidationError(_("This time is not valid."))
-        return value
-
 
 class CancelForm(forms.Form):
     reason = forms.CharField(label=_("Reason (optional)"), max_length=300, required=False)
@@ -76,3 +69,20 @@ class StaffBookingForm(forms.Form):
         from apps.accounts.phones import phone_normalize
 
         return phone_normalize(self.cleaned_data["phone"])
+
+
+class StaffCancelForm(forms.Form):
+    """Staff cancel for a patient; after the clinic's cutoff a reason is required (checked by the service)."""
+
+    reason = forms.CharField(label=_("Reason, told to the patient"), max_length=300, required=False)
+
+
+class MarkForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[(AppointmentStatus.COMPLETED, _("Completed")), (AppointmentStatus.NO_SHOW, _("Did not come"))]
+    )
+
+
+class StaffRescheduleForm(forms.Form):
+    starts_at = forms.DateTimeField(widget=forms.HiddenInput)
+    reason = forms.CharField(label=_("Reason, told to the patient"), max_length=300, required=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from apps.notifications.models import Category, Channel
@@ -25,7 +26,9 @@ def _context(appointment: Appointment) -> dict[str, Any]:
         "ends_at": appointment.ends_at.isoformat(),
         "mode": appointment.mode,
         "cancel_reason": appointment.cancel_reason,
-        "link": "/",
+        # Short, for SMS: /a/<id>/ leads (after signing in) to the appointment.
+        "link": reverse("appointment_short", args=[appointment.pk]),
+        "book_link": reverse("scheduling:find"),
     }
 
 
@@ -62,7 +65,15 @@ def _schedule_reminders(appointment: Appointment) -> None:
         )
 
 
-def _tell_patient(appointment: Appointment, template: str, *, cancelled: bool = False) -> None:
+# A change the patient makes is confirmed at once, whatever the hour (they
+# are awake: they just acted), and so is any change close to the time, which
+# they must know before they set out; other news waits for their quiet hours
+# to end.
+URGENT_WITHIN = timedelta(hours=12)
+
+
+def _tell_patient(appointment: Appointment, template: str, *, by_id: int | None, cancelled: bool = False) -> None:
+    urgent = by_id == appointment.patient_id or appointment.starts_at - timezone.now() < URGENT_WITHIN
     notification_send(
         recipient=appointment.patient,
         category=Category.APPOINTMENT,
@@ -70,6 +81,7 @@ def _tell_patient(appointment: Appointment, template: str, *, cancelled: bool = 
         context=_context(appointment),
         idempotency_key=f"{template}:{appointment.pk}",
         clinic_id=appointment.clinic_id,
+        urgent=urgent,
         attachments=[_ics_attachment(appointment, cancelled=cancelled)],
     )
 
@@ -87,19 +99,19 @@ def _tell_doctor(appointment: Appointment, template: str) -> None:
 
 
 def notify_booked(appointment: Appointment) -> None:
-    _tell_patient(appointment, "appointment/booked")
+    _tell_patient(appointment, "appointment/booked", by_id=appointment.booked_by_id)
     _tell_doctor(appointment, "appointment/booked_doctor")
     _schedule_reminders(appointment)
 
 
 def notify_rescheduled(old: Appointment, new: Appointment) -> None:
     notifications_withdraw(idempotency_key_prefix=_reminder_key_prefix(old))
-    _tell_patient(new, "appointment/rescheduled")
+    _tell_patient(new, "appointment/rescheduled", by_id=new.booked_by_id)
     _tell_doctor(new, "appointment/booked_doctor")
     _schedule_reminders(new)
 
 
 def notify_cancelled(appointment: Appointment) -> None:
     notifications_withdraw(idempotency_key_prefix=_reminder_key_prefix(appointment))
-    _tell_patient(appointment, "appointment/cancelled", cancelled=True)
+    _tell_patient(appointment, "appointment/cancelled", by_id=appointment.cancelled_by_id, cancelled=True)
     _tell_doctor(appointment, "appointment/cancelled_doctor")

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -243,12 +244,9 @@ def _intervals_by_doctor(rows: QuerySet[Appointment] | QuerySet[TimeOff]) -> dic
 def appointments_visible_to(*, user: User) -> QuerySet[Appointment]:
     """Appointments ``user`` may see: their own as patient or doctor, and
     those of the clinics they administer."""
-    from apps.clinics.models import Role
-
-    admin_clinics = Membership.objects.filter(user=user, role=Role.ADMIN, is_active=True).values("clinic_id")
-    return Appointment.objects.filter(Q(patient=user) | Q(doctor=user) | Q(clinic_id__in=admin_clinics)).select_related(
-        "patient", "doctor", "clinic"
-    )
+    return Appointment.objects.filter(
+        Q(patient=user) | Q(doctor=user) | Q(clinic_id__in=_administered_clinic_ids(user))
+    ).select_related("patient", "doctor", "clinic")
 
 
 def appointment_get_for_user(*, user: User, appointment_id: int) -> Appointment:
@@ -283,6 +281,40 @@ def doctor_calendar(*, doctor: User, start: datetime, end: datetime) -> list[App
         .select_related("patient", "clinic")
         .order_by("starts_at")
     )
+
+
+def _administered_clinic_ids(user: User) -> QuerySet[Membership, Any]:
+    return Membership.objects.filter(user=user, role=Role.ADMIN, is_active=True, clinic__is_active=True).values(
+        "clinic_id"
+    )
+
+
+def appointment_get_for_clinic_admin(*, user: User, appointment_id: int) -> Appointment:
+    """An appointment of a clinic ``user`` administers (to cancel or move it
+    for the patient); "not found" for anyone else."""
+    appointment = (
+        Appointment.objects.filter(pk=appointment_id)
+        .filter(clinic_id__in=_administered_clinic_ids(user))
+        .select_related("patient", "doctor", "clinic")
+        .first()
+    )
+    if appointment is None:
+        raise Http404
+    return appointment
+
+
+def appointment_get_for_marking(*, user: User, appointment_id: int) -> Appointment:
+    """An appointment ``user`` may mark completed or missed: its doctor's, or
+    one of a clinic they administer; "not found" for anyone else."""
+    appointment = (
+        Appointment.objects.filter(pk=appointment_id)
+        .filter(Q(doctor=user) | Q(clinic_id__in=_administered_clinic_ids(user)))
+        .select_related("patient", "doctor", "clinic")
+        .first()
+    )
+    if appointment is None:
+        raise Http404
+    return appointment
 
 
 # Doctors' hours, for the clinic's admins.

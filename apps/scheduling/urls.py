@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.scheduling import views, views_hours
+from apps.scheduling import views, views_appointment, views_hours
 
 app_name = "scheduling"
 
@@ -9,6 +9,10 @@ urlpatterns = [
     path("find/", views.find_doctor, name="find"),
     path("doctors/<int:doctor_id>/clinics/<int:clinic_id>/", views.doctor_week, name="doctor_week"),
     path("doctors/<int:doctor_id>/clinics/<int:clinic_id>/book/", views.book, name="book"),
+    path("<int:appointment_id>/", views_appointment.appointment_detail, name="detail"),
+    path("<int:appointment_id>/staff-cancel/", views_appointment.staff_cancel, name="staff_cancel"),
+    path("<int:appointment_id>/staff-reschedule/", views_appointment.staff_reschedule, name="staff_reschedule"),
+    path("<int:appointment_id>/mark/", views_appointment.mark, name="mark"),
     path("<int:appointment_id>/cancel/", views.cancel, name="cancel"),
     path("<int:appointment_id>/reschedule/", views.reschedule, name="reschedule"),
     path("<int:appointment_id>/calendar.ics", views.calendar_file, name="calendar"),

@@ -26,11 +26,6 @@ pytestmark = [pytest.mark.sqlite, pytest.mark.django_db(transaction=True)]
 RACERS = 50
 ROUNDS = 20  # one race a day, so each round starts from an empty day
 
-KNOWN_DEADLOCK = (
-    "known bug: on PostgreSQL two overlapping inserts can deadlock on the exclusion constraints, and "
-    "apps/scheduling/services.py _insert lets that OperationalError out instead of refusing the loser"
-)
-
 
 def _race(attempts: Sequence[Callable[[], object]]) -> list[str]:
     """Run each attempt in its own thread on its own connection, all released
@@ -58,12 +53,6 @@ def _race(attempts: Sequence[Callable[[], object]]) -> list[str]:
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads), "a racer is stuck"
     return outcomes
-
-
-def _unless_known_deadlock(outcomes: list[str]) -> None:
-    """An expected failure while the deadlock bug stands; remove with the fix."""
-    if any("deadlock detected" in outcome for outcome in outcomes):
-        pytest.xfail(KNOWN_DEADLOCK)
 
 
 def _patients(count: int) -> list[User]:
@@ -107,7 +96,6 @@ def test_fifty_patients_race_for_one_slot_and_one_wins() -> None:
     doctor = make_doctor(clinic=clinic, mfa=False)
     _hours(doctor, clinic, (time(9), time(10), 30))
     outcomes = _race([partial(book, patient, doctor, clinic) for patient in _patients(RACERS)])
-    _unless_known_deadlock(outcomes)
     assert Counter(outcomes) == Counter({"booked": 1, "slot_taken": RACERS - 1}), (connection.vendor, outcomes)
     assert Appointment.objects.filter(doctor=doctor).count() == 1
 
@@ -129,7 +117,6 @@ def test_it_books_one_of_two_overlapping_times_of_different_lengths(overlapping_
         outcomes = _race(
             [partial(book, first, doctor, clinic, _at(day, 9)), partial(book, second, doctor, clinic, _at(day, 9, 20))]
         )
-        _unless_known_deadlock(outcomes)
         assert sorted(outcomes) == ["booked", "slot_taken"], (connection.vendor, day, outcomes)
         [held] = _holding(doctor=doctor, day=day)
         winner, start = (first, _at(day, 9)) if outcomes[0] == "booked" else (second, _at(day, 9, 20))
@@ -159,7 +146,6 @@ def test_a_move_racing_a_booking_for_the_same_time_leaves_exactly_one_holder() -
         target = _at(day, 10)
         move = partial(appointment_reschedule, appointment=original, starts_at=target, by=mover, now=NOW)
         outcomes = _race([move, partial(book, booker, doctor, clinic, target)])
-        _unless_known_deadlock(outcomes)
         assert sorted(outcomes) == ["booked", "slot_taken"], (connection.vendor, day, outcomes)
         [holder] = _holding(doctor=doctor, starts_at=target)
         if outcomes[0] == "booked":
@@ -190,7 +176,6 @@ def test_one_patient_booking_two_doctors_at_overlapping_times_gets_one() -> None
                 partial(book, patient, second_doctor, riverside, _at(day, 9, 20)),
             ]
         )
-        _unless_known_deadlock(outcomes)
         assert sorted(outcomes) == ["booked", "patient_busy"], (connection.vendor, day, outcomes)
         [held] = _holding(patient=patient, day=day)
         assert held.doctor == (first_doctor if outcomes[0] == "booked" else second_doctor)

@@ -16,7 +16,7 @@ from apps.clinics.models import Clinic
 from apps.notifications.models import Notification
 from apps.notifications.services import notifications_enqueue_due
 from apps.scheduling.models import Appointment
-from apps.scheduling.services import appointment_cancel, appointment_reschedule
+from apps.scheduling.services import appointment_book, appointment_cancel, appointment_reschedule
 from tests.conftest import sms_sent
 from tests.scheduling.conftest import NOW, TOMORROW_9, book
 
@@ -100,13 +100,43 @@ def test_a_reschedule_moves_the_reminders(alice: User, bob: User, clinic: Clinic
     assert list(new.values_list("status", flat=True)) == ["sent", "sent"]  # 24 hours and 1 hour before
 
 
-def test_a_confirmation_waits_for_the_morning_in_quiet_hours(
+def test_the_patients_own_booking_is_confirmed_at_once_even_in_quiet_hours(
     alice: User, bob: User, clinic: Clinic, deliver: Deliver
 ) -> None:
     User.objects.filter(pk=alice.pk).update(timezone="Europe/London")  # NOW is midnight in London
     alice.refresh_from_db()
     _booked(alice, bob, clinic, deliver)
+    assert "booked" in sms_sent(alice.phone)[0].body
+
+
+def test_a_booking_by_staff_waits_for_the_end_of_quiet_hours(
+    alice: User, bob: User, carol: User, clinic: Clinic, deliver: Deliver
+) -> None:
+    User.objects.filter(pk=alice.pk).update(timezone="Europe/London")
+    alice.refresh_from_db()
+    with time_machine.travel(NOW, tick=False), deliver():
+        appointment_book(
+            patient=alice,
+            doctor=bob,
+            clinic=clinic,
+            starts_at=TOMORROW_9 + timedelta(days=1),
+            mode="video",
+            booked_by=carol,
+            now=NOW,
+        )
     assert sms_sent(alice.phone) == []
     with time_machine.travel(NOW + timedelta(hours=7, minutes=1), tick=False):
         notifications_enqueue_due()
     assert "booked" in sms_sent(alice.phone)[0].body
+
+
+def test_a_cancellation_by_staff_close_to_the_time_is_sent_at_once_even_in_quiet_hours(
+    alice: User, bob: User, carol: User, clinic: Clinic, deliver: Deliver
+) -> None:
+    appointment = _booked(alice, bob, clinic, deliver)
+    User.objects.filter(pk=alice.pk).update(timezone="Europe/London")
+    late_evening = TOMORROW_9 - timedelta(hours=2)  # 23:00 in London, 2 h before the consult
+    with time_machine.travel(late_evening, tick=False), deliver():
+        appointment.patient.refresh_from_db()
+        appointment_cancel(appointment=appointment, by=carol, reason="Doctor is ill", staff=True, now=late_evening)
+    assert "cancelled" in sms_sent(alice.phone)[-1].body
