@@ -146,7 +146,8 @@ def book(request: AuthedRequest, doctor_id: int, clinic_id: int) -> HttpResponse
         return redirect("scheduling:doctor_week", doctor_id=doctor.pk, clinic_id=clinic.pk)
     form = BookingForm(
         request.POST if request.method == "POST" else None,
-        initial={"starts_at": starts_at.isoformat()},
+        # Video when offered (the app's way to consult), else the first offered.
+        initial={"starts_at": starts_at.isoformat(), "mode": "video" if "video" in slot.modes else min(slot.modes)},
         modes=slot.modes,
     )
     if request.method == "POST" and form.is_valid():

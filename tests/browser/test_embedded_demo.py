@@ -125,3 +125,60 @@ def test_phone_sign_up_and_a_live_notification_in_embedded_mode(embedded: Embedd
     assert "欢迎使用 Telemed" in toast.first.inner_text()
     assert page.locator("[data-unread-count]").inner_text() == "2"  # the sign-up welcome and this one
     context.close()
+
+
+def test_a_newcomer_books_as_a_demo_patient_and_the_clinic_admin_sees_it(
+    embedded: EmbeddedTelemed, browser: Any
+) -> None:
+    """The scheduling issue's "done when": after `make run`, a demo patient
+    books in a few taps, the clinic admin sees it on the calendar, and the
+    SMS confirmation is in the outbox."""
+    patient = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", is_mobile=True)
+    page = patient.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(embedded.url + "/accounts/login/")
+    page.locator("input[name=login]").fill("zhang.wei@example.org")
+    page.locator("input[name=password]").fill("telemed-demo-2026")
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(embedded.url + "/")
+    page.goto(embedded.url + "/appointments/find/")
+    first = page.locator("main section.card").first
+    doctor = first.locator("h2").inner_text()
+    first.locator("a.button").click()
+    page.locator("main .slots a.slot").first.click()
+    when = page.locator("main .card strong").first.inner_text()  # e.g. "星期三 2026-12-02 08:30"
+    day, time_of_day = when.split()[-2:]
+    clinic = page.locator("main .card p").nth(1).inner_text().split(" · ")[-1]
+    page.locator("main form button[type=submit]").click()  # video is chosen already
+    page.wait_for_url(embedded.url + "/appointments/")
+    assert page.locator("main section.card", has_text=f"{day} {time_of_day}").count() == 1
+    patient.close()
+
+    # The booking SMS reaches the outbox (through the Celery worker).
+    outbox = browser.new_page()
+    deadline = time.monotonic() + 30
+    while True:
+        outbox.goto(embedded.url + "/notifications/outbox/")
+        table = outbox.locator("table").inner_text()
+        if "+8613800138001" in table and f"{day} {time_of_day}" in table:
+            break
+        assert time.monotonic() < deadline, "no booking SMS in the outbox"
+        time.sleep(0.5)
+    outbox.close()
+
+    admin = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+    page = admin.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(embedded.url + "/accounts/login/")
+    page.locator("input[name=login]").fill("admin.zhao@example.org")
+    page.locator("input[name=password]").fill("telemed-demo-2026")
+    page.locator("main form button[type=submit]").click()
+    page.locator("input[name=code]").fill(embedded.manage("demo_totp", "admin.zhao@example.org").strip())
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url(embedded.url + "/")
+    page.locator("main li", has_text=clinic).locator("a[href$='/calendar/']").click()
+    page.goto(page.url.split("?")[0] + f"?day={day}&span=day")
+    row = page.locator("main tr", has_text="张伟").filter(has_text=time_of_day)
+    assert row.count() == 1
+    assert doctor in row.inner_text()
+    admin.close()
