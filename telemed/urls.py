@@ -21,6 +21,7 @@ urlpatterns = [
     path("a/<int:appointment_id>/", appointment_short_link, name="appointment_short"),
     path("notifications/", include("apps.notifications.urls")),
     path("appointments/", include("apps.scheduling.urls")),
+    path("consults/", include("apps.consults.urls")),
     path("api/v1/", include("apps.scheduling.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
