@@ -94,6 +94,12 @@ def arguments_parse(argv: list[str]) -> argparse.Namespace:
         "section of docs/benchmarks.md (not with --smoke)",
     )
     parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="the booking benchmark's measured time per endpoint (for quick comparisons); writes nothing",
+    )
+    parser.add_argument(
         "--worker-env",
         action="append",
         default=[],
@@ -184,6 +190,12 @@ def main(argv: list[str]) -> int:
     if overrides:
         plan = dataclasses.replace(
             plan, delivery=dataclasses.replace(plan.delivery, settings_overrides=overrides), writes_doc=False
+        )
+    if arguments.duration is not None:
+        if arguments.duration <= 0:
+            raise SystemExit("python -m bench: --duration wants a positive number of seconds")
+        plan = dataclasses.replace(
+            plan, booking=dataclasses.replace(plan.booking, duration_s=arguments.duration), writes_doc=False
         )
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     if arguments.only == "notifications":

@@ -1,6 +1,6 @@
 """Booking under contention: concurrent API clients book random slots through
-one Daphne process on PostgreSQL and Redis, beside a bare endpoint of the same
-server that inserts one row.
+one Daphne process on PostgreSQL and Redis, beside two bare endpoints of the
+same server that insert one row each (``bench.urls``).
 
 Set-up, not timed: a fresh PostgreSQL database (``telemed_bench_<pid>``,
 migrated, dropped afterwards), the dedicated Redis database (flushed before
@@ -10,14 +10,17 @@ the slots already booked), each client's own patients (consent given, one
 personal access token each) and the bare-insert table, and lists every free
 slot of the next 14 days from tomorrow. Then one Daphne process starts with
 ``bench.settings``: the product's settings (``DATABASE_URL``, ``REDIS_URL``,
-no ``SECRET_KEY``) and URLs plus ``POST /bench/insert/``.
+no ``SECRET_KEY``) and URLs plus the bare endpoints.
 
-Timed, twice (after a warm-up each): every client, on its own keep-alive
-connection, sends requests one after the other for the duration: first
-``POST /api/v1/appointments/`` for a slot drawn at random from the list (a
-stale view of the schedule: slots others took answer 409) by its next
-patient in turn, then ``POST /bench/insert/``. A request counts when it
-completes inside the measured window.
+Timed, three times (after a warm-up each): every client, on its own
+keep-alive connection, sends requests one after the other for the duration:
+first ``POST /api/v1/appointments/`` for a slot drawn at random from the list
+(a stale view of the schedule: slots others took answer 409) by its next
+patient in turn; then ``POST /bench/api/insert/`` by the same patients in
+turn (the API's token authentication, throttle and serializer around one
+insert: the fair baseline of the booking's own work); then
+``POST /bench/insert/`` (a plain Django view around one insert). A request
+counts when it completes inside the measured window.
 
 Afterwards, by SQL: active appointments that overlap another of the same
 doctor or of the same patient (double bookings; there must be none), and
@@ -71,6 +74,7 @@ from bench.slots import utc_now_text
 
 BOOK_PATH = "/api/v1/appointments/"
 BARE_PATH = "/bench/insert/"
+BARE_API_PATH = "/bench/api/insert/"
 REQUEST_TIMEOUT_S = 30.0
 SEED_TIMEOUT_S = 600
 HOLDING_STATUSES = ("booked", "completed", "no_show")
@@ -151,8 +155,12 @@ class BookingResult:
     slot_pool: int = 0
     setup_s: float = math.nan
     booking: PhaseResult | None = None
+    # The same API stack as the booking (token, throttle, serializer) around one insert.
+    bare_api: PhaseResult | None = None
+    # A plain Django view around one insert.
     bare: PhaseResult | None = None
     appointments_created: int | None = None
+    bare_api_rows: int | None = None
     bare_rows: int | None = None
     doctor_overlaps: int | None = None
     patient_overlaps: int | None = None
@@ -164,17 +172,26 @@ class BookingResult:
 
     @property
     def ratio(self) -> float:
-        """Booking requests answered per second over bare inserts per second."""
-        if self.booking is None or self.bare is None or not self.bare.requests_per_s:
-            return math.nan
-        return self.booking.requests_per_s / self.bare.requests_per_s
+        """Booking requests answered per second over bare API inserts per second."""
+        return _rate_ratio(self.booking, self.bare_api, created=False)
 
     @property
     def created_ratio(self) -> float:
-        """Bookings made (201) per second over bare inserts per second."""
-        if self.booking is None or self.bare is None or not self.bare.created_per_s:
-            return math.nan
-        return self.booking.created_per_s / self.bare.created_per_s
+        """Bookings made (201) per second over bare API inserts per second."""
+        return _rate_ratio(self.booking, self.bare_api, created=True)
+
+    @property
+    def plain_ratio(self) -> float:
+        """Booking requests answered per second over plain-view inserts per second."""
+        return _rate_ratio(self.booking, self.bare, created=False)
+
+    @property
+    def plain_created_ratio(self) -> float:
+        return _rate_ratio(self.booking, self.bare, created=True)
+
+    @property
+    def phases(self) -> list[PhaseResult]:
+        return [phase for phase in (self.booking, self.bare_api, self.bare) if phase is not None]
 
     @property
     def passed(self) -> bool:
@@ -183,14 +200,24 @@ class BookingResult:
             self.skipped is None
             and self.error is None
             and self.booking is not None
+            and self.bare_api is not None
             and self.bare is not None
             and self.doctor_overlaps == 0
             and self.patient_overlaps == 0
-            and self.booking.unexpected == 0
-            and self.bare.unexpected == 0
+            and all(phase.unexpected == 0 for phase in self.phases)
             and self.appointments_created == self.booking.created_in_all
+            and self.bare_api_rows == self.bare_api.created_in_all
             and self.bare_rows == self.bare.created_in_all
         )
+
+
+def _rate_ratio(numerator: PhaseResult | None, denominator: PhaseResult | None, *, created: bool) -> float:
+    if numerator is None or denominator is None:
+        return math.nan
+    over = denominator.created_per_s if created else denominator.requests_per_s
+    if not over:
+        return math.nan
+    return (numerator.created_per_s if created else numerator.requests_per_s) / over
 
 
 # --- Load -------------------------------------------------------------------------
@@ -349,12 +376,31 @@ class BareClient:
         return {"client": self.index}, {}
 
 
+class BareApiClient:
+    """One row per request, by the client's next patient in turn (the same
+    tokens as the booking, so the same authentication and throttle)."""
+
+    def __init__(self, *, index: int, tokens: list[str]) -> None:
+        self.index = index
+        self.tokens = tokens
+        self.turn = 0
+
+    def __call__(self) -> tuple[dict[str, Any], dict[str, str]]:
+        token = self.tokens[self.turn % len(self.tokens)]
+        self.turn += 1
+        return {"client": self.index}, {"Authorization": f"Bearer {token}"}
+
+
 def booking_factories(*, tokens: list[list[str]], slots: list[list[Any]]) -> list[RequestFactory]:
     return [BookingClient(index=index, tokens=own, slots=slots) for index, own in enumerate(tokens)]
 
 
 def bare_factories(clients: int) -> list[RequestFactory]:
     return [BareClient(index) for index in range(clients)]
+
+
+def bare_api_factories(*, tokens: list[list[str]]) -> list[RequestFactory]:
+    return [BareApiClient(index=index, tokens=own) for index, own in enumerate(tokens)]
 
 
 # --- The run ----------------------------------------------------------------------
@@ -492,7 +538,23 @@ def _booking_measure(plan: BookingPlan, result: BookingResult) -> None:
                 server_pid=server.pid,
             )
             result.appointments_created = _count(connection, "SELECT count(*) FROM scheduling_appointment") - before
-            print(f"  the same clients insert one row each request for {plan.duration_s:g} s", flush=True)
+            print(
+                f"  the same clients insert one row each request through the API's stack for {plan.duration_s:g} s",
+                flush=True,
+            )
+            result.bare_api = phase_run(
+                label="bare API insert",
+                base_url=server.base_url,
+                path=BARE_API_PATH,
+                factories=bare_api_factories(tokens=seeded["tokens"]),
+                warmup_s=plan.warmup_s,
+                duration_s=plan.duration_s,
+                server_pid=server.pid,
+            )
+            result.bare_api_rows = _count(connection, "SELECT count(*) FROM bench_insert")
+            print(
+                f"  the same clients insert one row each request by a plain view for {plan.duration_s:g} s", flush=True
+            )
             result.bare = phase_run(
                 label="bare insert",
                 base_url=server.base_url,
@@ -502,7 +564,7 @@ def _booking_measure(plan: BookingPlan, result: BookingResult) -> None:
                 duration_s=plan.duration_s,
                 server_pid=server.pid,
             )
-            result.bare_rows = _count(connection, "SELECT count(*) FROM bench_insert")
+            result.bare_rows = _count(connection, "SELECT count(*) FROM bench_insert") - result.bare_api_rows
             result.doctor_overlaps = overlaps(connection, "doctor_id")
             result.patient_overlaps = overlaps(connection, "patient_id")
         print("  stopping Daphne, dropping the database", flush=True)

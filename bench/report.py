@@ -8,7 +8,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.booking import BARE_PATH, BOOK_PATH, BookingResult, PhaseResult
+from bench.booking import BARE_API_PATH, BARE_PATH, BOOK_PATH, BookingResult, PhaseResult
 from bench.http_load import ACCEPT_ENCODING, LoadResult
 from bench.notifications import POLL_INTERVAL_S, SCAN_INTERVAL_S, WORKER_COUNT, DeliveryResult
 from bench.page_weight import PAGE_BUDGET_BYTES, PageWeight
@@ -369,7 +369,7 @@ def _phase_row(phase: PhaseResult) -> str:
     return (
         f"| `POST {phase.path}` ({phase.label}) | {phase.clients} | {phase.duration_s:g} s | {phase.requests:,} "
         f"| {_rate(phase.requests_per_s)} | {_rate(phase.created_per_s)} | {_ms(phase.p50_ms)} | {_ms(phase.p95_ms)} "
-        f"| {_ms(phase.created_p95_ms)} | {_outcomes(phase)} |"
+        f"| {_ms(phase.created_p95_ms)} | {_ms(phase.server_cpu_ms_per_request)} | {_outcomes(phase)} |"
     )
 
 
@@ -385,11 +385,13 @@ def booking_verdict(result: BookingResult) -> str:
         problems.append(
             f"double bookings: {result.doctor_overlaps} of a doctor, {result.patient_overlaps} of a patient"
         )
-    for phase in (result.booking, result.bare):
-        if phase is not None and phase.unexpected:
+    for phase in result.phases:
+        if phase.unexpected:
             problems.append(f"{phase.unexpected:,} answers other than 201/409 from `{phase.path}`")
     if result.booking is not None and result.appointments_created != result.booking.created_in_all:
         problems.append(f"{result.appointments_created} appointments for {result.booking.created_in_all} answers 201")
+    if result.bare_api is not None and result.bare_api_rows != result.bare_api.created_in_all:
+        problems.append(f"{result.bare_api_rows} bare API rows for {result.bare_api.created_in_all} answers 201")
     if result.bare is not None and result.bare_rows != result.bare.created_in_all:
         problems.append(f"{result.bare_rows} bare rows for {result.bare.created_in_all} answers 201")
     return "FAIL: " + "; ".join(problems)
@@ -402,18 +404,29 @@ def booking_markdown(result: BookingResult) -> str:
         "",
         f"{plan.clients} concurrent API clients, each on its own keep-alive connection (httpx, asyncio, in the "
         f"bench process on the same machine), send one request after another to one Daphne process for "
-        f"{plan.duration_s:g} s after a {plan.warmup_s:g} s warm-up: first `POST {BOOK_PATH}` for a slot drawn at "
-        "random from every free slot of the next 14 days as listed before the run (a stale view of the schedule, "
-        "so a slot someone took answers 409 `slot_taken`), each request by the client's next patient in turn "
-        f"({plan.patients_per_client} patients per client, each with consent and a personal access token); then "
-        f"`POST {BARE_PATH}`, a bench-only view in the same server (`bench.settings`, `bench.urls`) that inserts "
-        "one row with one SQL statement and answers 201. Both go through the same middleware; the booking also "
-        "through token authentication, DRF's throttle (Redis), the checks of `appointment_book`, the outbox rows "
-        "of its notices and the audit log. Telemed runs with `DATABASE_URL` (a fresh, migrated database) and "
-        "`REDIS_URL` set, no `SECRET_KEY` (embedded mode's other defaults, `DEBUG` off, `DB_CONN_MAX_AGE=0`); "
-        f"{plan.doctors} doctors at five clinics ({result.pairs} doctor-clinic pairs, 30% of their slots already "
-        f"booked, {result.slot_pool:,} free slots to draw from). A request counts when it completes inside the "
-        "measured window. `python -m bench --only booking` runs just this and rewrites this section.",
+        f"{plan.duration_s:g} s after a {plan.warmup_s:g} s warm-up, three times over: first `POST {BOOK_PATH}` "
+        "for a slot drawn at random from every free slot of the next 14 days as listed before the run (a stale "
+        "view of the schedule, so a slot someone took answers 409 `slot_taken`), each request by the client's "
+        f"next patient in turn ({plan.patients_per_client} patients per client, each with consent and a personal "
+        "access token); then the two bare endpoints of the same server (`bench.settings`, `bench.urls`), which "
+        "insert one row with one SQL statement and answer 201:",
+        "",
+        f"- `POST {BARE_API_PATH}` (**bare API insert**, the baseline of the goal): a DRF view with the API's "
+        "defaults, exactly as the booking endpoint has them: the same patients' personal access tokens (one "
+        "lookup, the same `last_used_at` rule), `IsAuthenticated`, the user throttle in Redis, JSON parsing and "
+        "a serializer's validation, a JSON answer. What the booking costs beyond it is the booking's own work: "
+        "the patient check, the doctor and clinic, `appointment_book`'s checks, the insert under the exclusion "
+        "constraints, the outbox rows of its notices and the audit event.",
+        f"- `POST {BARE_PATH}` (**bare insert, plain view**): a plain Django view (`json.loads`, no "
+        "authentication, no throttle, no DRF), the cheapest useful write through the server and its middleware; "
+        "shown as a second reference.",
+        "",
+        "Telemed runs with `DATABASE_URL` (a fresh, migrated database) and `REDIS_URL` set, no `SECRET_KEY` "
+        "(embedded mode's other defaults, `DEBUG` off, `DB_CONN_MAX_AGE=0`: each request opens its own database "
+        f"connection, for all three endpoints alike); {plan.doctors} doctors at five clinics ({result.pairs} "
+        f"doctor-clinic pairs, 30% of their slots already booked, {result.slot_pool:,} free slots to draw from). "
+        "A request counts when it completes inside the measured window. `python -m bench --only booking` runs "
+        "just this and rewrites this section (`--duration 10` for a quick comparison that writes nothing).",
         "",
     ]
     if result.skipped is not None:
@@ -422,21 +435,19 @@ def booking_markdown(result: BookingResult) -> str:
             "(or `BENCH_POSTGRES_URL` / `BENCH_REDIS_URL`)."
         )
         return "\n".join(lines)
-    if result.booking is None or result.bare is None:
+    if result.booking is None or result.bare_api is None or result.bare is None:
         lines.append(f"**Failed**: {result.error}")
         return "\n".join(lines)
     lines += [
         "| endpoint | clients | duration | requests | requests/s | 201/s | p50 ms | p95 ms | p95 ms of 201s "
-        "| answers |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-        _phase_row(result.booking),
-        _phase_row(result.bare),
+        "| Daphne CPU ms per request | answers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        *(_phase_row(phase) for phase in result.phases),
         "",
-        f"Booking requests answered per second ÷ bare inserts per second: **{result.ratio:.2f}** (goal: at least "
-        f"0.5); bookings made (201) per second ÷ bare inserts per second: {result.created_ratio:.2f}. Daphne's "
-        f"CPU time per request: {_ms(result.booking.server_cpu_ms_per_request)} ms for a booking, "
-        f"{_ms(result.bare.server_cpu_ms_per_request)} ms for a bare insert (one Daphne process runs Python on one "
-        "core at a time, so that cost bounds its rate).",
+        f"Booking requests answered per second ÷ bare API inserts per second: **{result.ratio:.2f}** (goal: at "
+        f"least 0.5; bookings made (201) per second ÷ bare API inserts: {result.created_ratio:.2f}). Against the "
+        f"plain-view insert: {result.plain_ratio:.2f} (201s: {result.plain_created_ratio:.2f}). One Daphne process "
+        "runs Python on one core at a time, so its CPU time per request bounds its rate.",
         "",
         f"Verdict: {booking_verdict(result)}.",
         "",
@@ -444,7 +455,8 @@ def booking_markdown(result: BookingResult) -> str:
         f"{result.doctor_overlaps} of one doctor, {result.patient_overlaps} of one patient. PostgreSQL's "
         "exclusion constraints make them impossible; the count checks it.",
         f"- Rows: {result.appointments_created:,} appointments created for {result.booking.created_in_all:,} "
-        f"answers 201, {result.bare_rows:,} bare rows for {result.bare.created_in_all:,} (warm-up included).",
+        f"answers 201, {result.bare_api_rows:,} bare API rows for {result.bare_api.created_in_all:,}, "
+        f"{result.bare_rows:,} plain-view rows for {result.bare.created_in_all:,} (warm-up included).",
     ]
     lines += [
         f"- CPU in cores during the window (1.00 = one core busy the whole time), `{phase.path}`: Daphne "
@@ -452,7 +464,7 @@ def booking_markdown(result: BookingResult) -> str:
         f"Redis {_cores(phase.services_cpu_cores)} (all their processes, other databases' work included); whole "
         f"machine {_cores(phase.machine_busy_cores)} of {os.cpu_count()} logical CPUs, of which processes "
         f"unrelated to the benchmark {_cores(phase.others_cpu_cores)}."
-        for phase in (result.booking, result.bare)
+        for phase in result.phases
     ]
     lines += [
         f"- Set-up, not timed: {_seconds(result.setup_s)} (migrate, seed, start Daphne); the machine's load "
@@ -586,20 +598,23 @@ def booking_summary_text(result: BookingResult) -> str:
     if result.skipped is not None:
         return f"Booking under contention: skipped ({result.skipped})"
     lines = [f"Booking under contention ({result.plan.clients} clients, {result.slot_pool:,} free slots):"]
-    for phase in (result.booking, result.bare):
+    for phase in result.phases:
         if phase is not None:
             lines.append(
-                f"  {phase.label:<12} {_rate(phase.requests_per_s):>7} requests/s  {_rate(phase.created_per_s):>7} "
+                f"  {phase.label:<15} {_rate(phase.requests_per_s):>7} requests/s  {_rate(phase.created_per_s):>7} "
                 f"201/s  p50 {_ms(phase.p50_ms)} ms  p95 {_ms(phase.p95_ms)} ms  ({_outcomes(phase)}; cores: "
                 f"Daphne {_cores(phase.server_cpu_cores)}, generator {_cores(phase.generator_cpu_cores)}, "
                 f"PostgreSQL and Redis {_cores(phase.services_cpu_cores)}, unrelated processes "
                 f"{_cores(phase.others_cpu_cores)}, machine {_cores(phase.machine_busy_cores)})"
             )
-    lines.append(f"  ratio booking/bare: {result.ratio:.2f} (201s: {result.created_ratio:.2f}); goal 0.5")
-    if result.booking is not None and result.bare is not None:
+    lines.append(
+        f"  ratio booking/bare API insert: {result.ratio:.2f} (201s: {result.created_ratio:.2f}); goal 0.5; "
+        f"booking/plain-view insert: {result.plain_ratio:.2f} (201s: {result.plain_created_ratio:.2f})"
+    )
+    if result.phases:
         lines.append(
-            f"  Daphne CPU per request: booking {_ms(result.booking.server_cpu_ms_per_request)} ms, "
-            f"bare {_ms(result.bare.server_cpu_ms_per_request)} ms"
+            "  Daphne CPU per request: "
+            + ", ".join(f"{phase.label} {_ms(phase.server_cpu_ms_per_request)} ms" for phase in result.phases)
         )
     lines.append(f"  double bookings: doctor {result.doctor_overlaps}, patient {result.patient_overlaps}")
     lines.append(f"  {booking_verdict(result)}")

@@ -51,7 +51,9 @@ def audit_record(
         from apps.clinics.selectors import user_role_label
 
         role = user_role_label(user=actor) if actor is not None else ""
-    with transaction.atomic():
+    # Inside the caller's transaction no savepoint: an event that cannot be
+    # written fails the work it records, whole.
+    with transaction.atomic(savepoint=False):
         _lock_chain()
         last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         event = AuditEvent(

@@ -1,7 +1,8 @@
 """Writing and delivering notifications.
 
 ``notification_send`` writes one row per channel in the caller's transaction
-and enqueues delivery when it commits. ``notification_deliver`` (run by a
+and enqueues delivery when it commits; ``notifications_send_many`` does the
+same for several logical messages at once, in a constant number of queries. ``notification_deliver`` (run by a
 Celery task) claims a row with a conditional UPDATE, so that however often
 the task runs, one run sends. Rows that wait (quiet hours, retries, a lost
 task) are found by ``notifications_enqueue_due``, which beat runs.
@@ -12,12 +13,13 @@ from __future__ import annotations
 import logging
 import random
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template import TemplateDoesNotExist
 from django.utils import timezone
@@ -61,6 +63,10 @@ DEFAULT_CHANNELS: dict[str, frozenset[str]] = {
 
 def preferred_channels(*, user: User, category: str) -> frozenset[str]:
     preference = NotificationPreference.objects.filter(user=user, category=category).first()
+    return _chosen_channels(preference, category)
+
+
+def _chosen_channels(preference: NotificationPreference | None, category: str) -> frozenset[str]:
     if preference is None:
         return DEFAULT_CHANNELS[category]
     chosen = {
@@ -104,32 +110,42 @@ def quiet_hours_end_after(*, moment: datetime, zone_name: str, start: time, end:
     return datetime.combine(end_day, end, tzinfo=zone)
 
 
-def _sms_due_at(*, user: User | None, now: datetime, urgent: bool) -> datetime:
-    if urgent or user is None:
-        return now
-    hours = QuietHours.objects.filter(user=user).values_list("start", "end").first()
-    start, end = hours if hours else (DEFAULT_QUIET_START, DEFAULT_QUIET_END)
-    return quiet_hours_end_after(moment=now, zone_name=user.timezone, start=start, end=end) or now
-
-
 # --- Sending ----------------------------------------------------------------
 
 
 def _enqueue_on_commit(notifications: Iterable[Notification]) -> None:
+    """Once the caller's transaction commits, one broker message for the
+    rows that are due now (rows due later wait for beat's scan)."""
     ids = [n.pk for n in notifications if n.status == Status.PENDING and n.enqueued_at is not None]
     if not ids:
         return
 
     def enqueue() -> None:
-        from apps.notifications.tasks import notification_deliver_task
+        from apps.notifications.tasks import notifications_deliver_task
 
-        for notification_id in ids:
-            try:
-                notification_deliver_task.delay(notification_id)
-            except Exception:  # the broker is down: beat's scan will find the rows
-                logger.warning("could not enqueue notification %s; the periodic scan will", notification_id)
+        try:
+            notifications_deliver_task.delay(ids)
+        except Exception:  # the broker is down: beat's scan will find the rows
+            logger.warning("could not enqueue notifications %s; the periodic scan will", ids)
 
     transaction.on_commit(enqueue)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One logical message to a user; see ``notification_send`` for the fields."""
+
+    recipient: User
+    category: str
+    template: str
+    context: dict[str, Any]
+    idempotency_key: str
+    urgent: bool = False
+    clinic_id: int | None = None
+    attachments: list[dict[str, Any]] | None = None
+    channels: Iterable[str] | None = None
+    sensitive: bool = False
+    not_before: datetime | None = None
 
 
 def notification_send(
@@ -149,29 +165,95 @@ def notification_send(
     """One logical message to a user, on each channel their preferences for
     ``category`` choose (or exactly ``channels``) and that can reach them.
     ``not_before`` schedules it (a reminder); the beat scan sends it then.
+    Non-urgent SMS wait for the end of the recipient's quiet hours; SMS to a
+    number that opted out are stored dead.
 
     Asking again with the same ``idempotency_key`` creates nothing new."""
+    message = OutgoingMessage(
+        recipient=recipient,
+        category=category,
+        template=template,
+        context=context,
+        idempotency_key=idempotency_key,
+        urgent=urgent,
+        clinic_id=clinic_id,
+        attachments=attachments,
+        channels=channels,
+        sensitive=sensitive,
+        not_before=not_before,
+    )
+    return notifications_send_many(messages=[message])
+
+
+def notifications_send_many(*, messages: Sequence[OutgoingMessage]) -> list[Notification]:
+    """Several logical messages at once, each as ``notification_send`` would
+    send it, in a constant number of queries whatever their number: the
+    recipients' preferences, quiet hours and SMS opt-outs (each only when
+    needed), the rows already stored under the messages' idempotency keys,
+    one insert and one read back. Returns the stored rows of every message
+    (new and earlier ones); one broker message enqueues those due now."""
     now = timezone.now()
-    send_at = max(now, not_before) if not_before else now
-    wanted = frozenset(channels) if channels is not None else preferred_channels(user=recipient, category=category)
+    preferences = _preferences(messages)
     rows: list[Notification] = []
-    for channel in sorted(wanted & reachable_channels(user=recipient)):
-        row = Notification(
-            recipient=recipient,
-            clinic_id=clinic_id,
-            category=category,
-            channel=channel,
-            template=template,
-            context=context,
-            attachments=attachments or [],
-            language=recipient.language,
-            urgent=urgent,
-            sensitive=sensitive,
-            idempotency_key=idempotency_key,
-            due_at=_sms_due_at(user=recipient, now=send_at, urgent=urgent) if channel == Channel.SMS else send_at,
-        )
-        rows.append(row)
+    for message in messages:
+        recipient = message.recipient
+        if message.channels is not None:
+            wanted = frozenset(message.channels)
+        else:
+            wanted = _chosen_channels(preferences.get((recipient.pk, message.category)), message.category)
+        send_at = max(now, message.not_before) if message.not_before else now
+        rows += [
+            Notification(
+                recipient=recipient,
+                clinic_id=message.clinic_id,
+                category=message.category,
+                channel=channel,
+                template=message.template,
+                context=message.context,
+                attachments=message.attachments or [],
+                language=recipient.language,
+                urgent=message.urgent,
+                sensitive=message.sensitive,
+                idempotency_key=message.idempotency_key,
+                due_at=send_at,
+            )
+            for channel in sorted(wanted & reachable_channels(user=recipient))
+        ]
+    _hold_for_quiet_hours(rows)
     return _store(rows, now=now)
+
+
+def _preferences(messages: Sequence[OutgoingMessage]) -> dict[tuple[int, str], NotificationPreference]:
+    """The preferences the messages without fixed channels need, in one query (none if none)."""
+    asked = {(m.recipient.pk, m.category) for m in messages if m.channels is None}
+    if not asked:
+        return {}
+    rows = NotificationPreference.objects.filter(
+        user_id__in={user_id for user_id, _ in asked}, category__in={category for _, category in asked}
+    )
+    return {(p.user_id, p.category): p for p in rows}
+
+
+def _hold_for_quiet_hours(rows: list[Notification]) -> None:
+    """Non-urgent SMS to a user wait for the end of their quiet hours (one
+    query for all users; none if no such SMS)."""
+    held: list[tuple[Notification, User]] = []
+    for row in rows:
+        if row.channel == Channel.SMS and not row.urgent and row.recipient is not None:
+            held.append((row, row.recipient))
+    if not held:
+        return
+    hours = {
+        user_id: (start, end)
+        for user_id, start, end in QuietHours.objects.filter(user__in={user for _, user in held}).values_list(
+            "user_id", "start", "end"
+        )
+    }
+    for row, user in held:
+        start, end = hours.get(user.pk, (DEFAULT_QUIET_START, DEFAULT_QUIET_END))
+        row.due_at = (
+            quiet_hours_end_after(moment=row.due_at, zone_name=user.timezone, start=start, end=end) or row.due_at
+        )
 
 
 def notification_send_to_address(
@@ -206,30 +288,72 @@ def notification_send_to_address(
 
 
 def _store(rows: list[Notification], *, now: datetime) -> list[Notification]:
+    """Insert the rows whose (idempotency key, channel) is not stored yet, in
+    the caller's transaction; return the stored rows of every key and
+    channel asked for, and enqueue the new ones due now on commit.
+
+    New keys, the usual case, cost one insert (in a savepoint); a key
+    already stored makes it fail, and then the rows not stored yet are
+    inserted and every row read back."""
     if not rows:
         return []
+    _mark_opted_out(rows)
     for row in rows:
-        phone = row.destination or (row.recipient.phone if row.recipient else "") or ""
-        if row.channel == Channel.SMS and sms_is_opted_out(phone=phone):
-            # Kept, not skipped: admins see why nothing reached the patient.
+        if row.status != Status.DEAD and row.due_at <= now:
+            row.enqueued_at = now
+    wanted: dict[tuple[str, str], Notification] = {}
+    for row in rows:
+        wanted.setdefault(_pair(row), row)  # the first of duplicates wins
+    new_rows = list(wanted.values())
+    try:
+        with transaction.atomic():
+            Notification.objects.bulk_create(new_rows)  # sets their ids (RETURNING)
+    except IntegrityError:
+        return _store_some_known(new_rows)
+    _enqueue_on_commit(new_rows)
+    return _sorted(new_rows)
+
+
+def _store_some_known(rows: list[Notification]) -> list[Notification]:
+    """``_store`` when some of the rows' keys and channels are stored already
+    (the same message asked for again, or by a concurrent writer): those stay
+    as they are."""
+    for row in rows:
+        row.pk = None  # the failed insert may have set some
+    keys = {row.idempotency_key for row in rows}
+    wanted = {_pair(row) for row in rows}
+    earlier = set(Notification.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "channel"))
+    Notification.objects.bulk_create([row for row in rows if _pair(row) not in earlier], ignore_conflicts=True)
+    stored = [row for row in Notification.objects.filter(idempotency_key__in=keys) if _pair(row) in wanted]
+    _enqueue_on_commit(row for row in stored if _pair(row) not in earlier)
+    return _sorted(stored)
+
+
+def _pair(row: Notification) -> tuple[str, str]:
+    return (row.idempotency_key, row.channel)
+
+
+def _sorted(rows: list[Notification]) -> list[Notification]:
+    return sorted(rows, key=_pair)
+
+
+def _mark_opted_out(rows: list[Notification]) -> None:
+    """SMS to numbers that opted out are kept, not skipped, so that admins
+    see why nothing reached the patient (one query; none without SMS)."""
+    phones = {_phone(row) for row in rows if row.channel == Channel.SMS}
+    if not phones:
+        return
+    opted_out = set(
+        SmsOptOut.objects.filter(phone__in=phones, opted_in_at__isnull=True).values_list("phone", flat=True)
+    )
+    for row in rows:
+        if row.channel == Channel.SMS and _phone(row) in opted_out:
             row.status = Status.DEAD
             row.last_error = OPTED_OUT
-        elif row.due_at <= now:
-            row.enqueued_at = now
-    key = rows[0].idempotency_key
-    with transaction.atomic():
-        existing = set(
-            Notification.objects.filter(idempotency_key=key, channel__in=[r.channel for r in rows]).values_list(
-                "channel", flat=True
-            )
-        )
-        new_rows = [r for r in rows if r.channel not in existing]
-        Notification.objects.bulk_create(new_rows, ignore_conflicts=True)
-        stored = list(Notification.objects.filter(idempotency_key=key, channel__in=[r.channel for r in rows]))
-    by_channel = {r.channel: r for r in new_rows}
-    fresh = [r for r in stored if r.channel in by_channel]
-    _enqueue_on_commit(fresh)
-    return stored
+
+
+def _phone(row: Notification) -> str:
+    return row.destination or (row.recipient.phone if row.recipient else "") or ""
 
 
 # --- Delivering ---------------------------------------------------------------

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from apps.notifications.models import Category, Channel
-from apps.notifications.services import notification_send, notifications_withdraw
+from apps.notifications.services import OutgoingMessage, notifications_send_many, notifications_withdraw
 from apps.scheduling.ics import appointment_ics
-from apps.scheduling.models import DEFAULT_REMINDER_OFFSETS_MINUTES, Appointment
+from apps.scheduling.models import DEFAULT_REMINDER_OFFSETS_MINUTES, Appointment, BookingPolicy
 from apps.scheduling.selectors import clinic_policy
 
 
@@ -42,27 +42,27 @@ def _reminder_key_prefix(appointment: Appointment) -> str:
     return f"appointment-reminder:{appointment.pk}:"
 
 
-def _schedule_reminders(appointment: Appointment) -> None:
-    policy = clinic_policy(clinic=appointment.clinic)
+def _reminders(appointment: Appointment, policy: BookingPolicy, context: dict[str, Any]) -> list[OutgoingMessage]:
     offsets = policy.reminder_offsets_minutes or DEFAULT_REMINDER_OFFSETS_MINUTES
     patient = appointment.patient
     # One channel that reaches the patient outside the app, plus the app.
     channels = [Channel.SMS if patient.phone else Channel.EMAIL, Channel.IN_APP]
     now = timezone.now()
-    for minutes in offsets:
-        send_at = appointment.starts_at - timedelta(minutes=minutes)
-        if send_at <= now:
-            continue  # booked too late for this reminder to mean anything
-        notification_send(
+    return [
+        OutgoingMessage(
             recipient=patient,
             category=Category.APPOINTMENT,
             template="appointment/reminder",
-            context=_context(appointment),
+            context=context,
             idempotency_key=f"{_reminder_key_prefix(appointment)}{minutes}",
             clinic_id=appointment.clinic_id,
             channels=channels,
             not_before=send_at,
         )
+        for minutes in offsets
+        # A reminder the booking comes too late for would mean nothing.
+        if (send_at := appointment.starts_at - timedelta(minutes=minutes)) > now
+    ]
 
 
 # A change the patient makes is confirmed at once, whatever the hour (they
@@ -72,13 +72,15 @@ def _schedule_reminders(appointment: Appointment) -> None:
 URGENT_WITHIN = timedelta(hours=12)
 
 
-def _tell_patient(appointment: Appointment, template: str, *, by_id: int | None, cancelled: bool = False) -> None:
+def _to_patient(
+    appointment: Appointment, template: str, context: dict[str, Any], *, by_id: int | None, cancelled: bool = False
+) -> OutgoingMessage:
     urgent = by_id == appointment.patient_id or appointment.starts_at - timezone.now() < URGENT_WITHIN
-    notification_send(
+    return OutgoingMessage(
         recipient=appointment.patient,
         category=Category.APPOINTMENT,
         template=template,
-        context=_context(appointment),
+        context=context,
         idempotency_key=f"{template}:{appointment.pk}",
         clinic_id=appointment.clinic_id,
         urgent=urgent,
@@ -86,32 +88,51 @@ def _tell_patient(appointment: Appointment, template: str, *, by_id: int | None,
     )
 
 
-def _tell_doctor(appointment: Appointment, template: str) -> None:
-    notification_send(
+def _to_doctor(appointment: Appointment, template: str, context: dict[str, Any]) -> OutgoingMessage:
+    return OutgoingMessage(
         recipient=appointment.doctor,
         category=Category.APPOINTMENT,
         template=template,
-        context=_context(appointment),
+        context=context,
         idempotency_key=f"{template}:{appointment.pk}",
         clinic_id=appointment.clinic_id,
         channels=[Channel.IN_APP],
     )
 
 
-def notify_booked(appointment: Appointment) -> None:
-    _tell_patient(appointment, "appointment/booked", by_id=appointment.booked_by_id)
-    _tell_doctor(appointment, "appointment/booked_doctor")
-    _schedule_reminders(appointment)
+def notify_booked(appointment: Appointment, *, policy: BookingPolicy | None = None) -> None:
+    """The patient's confirmation, the doctor's notice and the reminders, in
+    one batch. ``policy``: the clinic's booking policy, if the caller has it."""
+    context = _context(appointment)
+    notifications_send_many(
+        messages=[
+            _to_patient(appointment, "appointment/booked", context, by_id=appointment.booked_by_id),
+            _to_doctor(appointment, "appointment/booked_doctor", context),
+            *_reminders(appointment, policy or clinic_policy(clinic=appointment.clinic), context),
+        ]
+    )
 
 
-def notify_rescheduled(old: Appointment, new: Appointment) -> None:
+def notify_rescheduled(old: Appointment, new: Appointment, *, policy: BookingPolicy | None = None) -> None:
     notifications_withdraw(idempotency_key_prefix=_reminder_key_prefix(old))
-    _tell_patient(new, "appointment/rescheduled", by_id=new.booked_by_id)
-    _tell_doctor(new, "appointment/booked_doctor")
-    _schedule_reminders(new)
+    context = _context(new)
+    notifications_send_many(
+        messages=[
+            _to_patient(new, "appointment/rescheduled", context, by_id=new.booked_by_id),
+            _to_doctor(new, "appointment/booked_doctor", context),
+            *_reminders(new, policy or clinic_policy(clinic=new.clinic), context),
+        ]
+    )
 
 
 def notify_cancelled(appointment: Appointment) -> None:
     notifications_withdraw(idempotency_key_prefix=_reminder_key_prefix(appointment))
-    _tell_patient(appointment, "appointment/cancelled", by_id=appointment.cancelled_by_id, cancelled=True)
-    _tell_doctor(appointment, "appointment/cancelled_doctor")
+    context = _context(appointment)
+    notifications_send_many(
+        messages=[
+            _to_patient(
+                appointment, "appointment/cancelled", context, by_id=appointment.cancelled_by_id, cancelled=True
+            ),
+            _to_doctor(appointment, "appointment/cancelled_doctor", context),
+        ]
+    )

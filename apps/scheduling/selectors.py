@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from django.http import Http404
 
 from apps.accounts.models import User
@@ -64,9 +64,28 @@ def _rule_spec(rule: AvailabilityRule) -> RuleSpec:
 
 
 def doctor_practises_at(*, doctor: User, clinic: Clinic) -> bool:
+    return _practice(doctor=doctor, clinic=clinic).exists()
+
+
+def _practice(*, doctor: User, clinic: Clinic) -> QuerySet[Membership]:
     return Membership.objects.filter(
         user=doctor, clinic=clinic, role=Role.DOCTOR, is_active=True, clinic__is_active=True
-    ).exists()
+    )
+
+
+def doctor_rule_specs_if_practising(*, doctor: User, clinic: Clinic) -> list[RuleSpec] | None:
+    """The doctor's weekly hours at ``clinic``, or None when they don't
+    practise there: one query when they have hours there, two when not."""
+    rules = list(
+        AvailabilityRule.objects.filter(doctor=doctor, clinic=clinic).annotate(
+            practises=Exists(_practice(doctor=doctor, clinic=clinic))
+        )
+    )
+    if not rules:
+        return [] if doctor_practises_at(doctor=doctor, clinic=clinic) else None
+    if not rules[0].practises:
+        return None
+    return [_rule_spec(rule) for rule in rules]
 
 
 def time_off_intervals(*, doctor: User, start: datetime, end: datetime) -> list[Interval]:

@@ -38,12 +38,12 @@ from apps.scheduling.selectors import (
     availability_rule_overlapping,
     clinic_policy,
     clinic_zone,
-    doctor_practises_at,
+    doctor_rule_specs_if_practising,
     policy_spec,
     rule_specs,
     time_off_intervals,
 )
-from apps.scheduling.slots import PolicySpec, compute_slots
+from apps.scheduling.slots import PolicySpec, RuleSpec, compute_slots
 
 
 class Refusal(Exception):
@@ -98,12 +98,20 @@ def _check_policy(*, policy: PolicySpec, starts_at: datetime, now: datetime) -> 
 
 
 def _offered_slot_end(
-    *, doctor: User, clinic: Clinic, policy: PolicySpec, starts_at: datetime, mode: str, now: datetime
+    *,
+    doctor: User,
+    clinic: Clinic,
+    rules: list[RuleSpec],
+    policy: PolicySpec,
+    starts_at: datetime,
+    mode: str,
+    now: datetime,
 ) -> datetime:
-    """The end of the offered slot that starts at ``starts_at`` (rules, time
-    off and policy; not other appointments, which the overlap check handles)."""
+    """The end of the offered slot that starts at ``starts_at`` (the doctor's
+    ``rules`` at ``clinic``, time off and policy; not other appointments,
+    which the overlap check handles)."""
     slots = compute_slots(
-        rules=rule_specs(doctor=doctor, clinic=clinic),
+        rules=rules,
         zone=clinic_zone(clinic),
         window_start=starts_at,
         window_end=starts_at + timedelta(minutes=1),
@@ -182,11 +190,15 @@ def appointment_book(
         raise BookingError("not_a_patient")
     if not consent_is_current(patient=patient):
         raise BookingError("no_consent")
-    if not doctor_practises_at(doctor=doctor, clinic=clinic):
+    rules = doctor_rule_specs_if_practising(doctor=doctor, clinic=clinic)
+    if rules is None:
         raise BookingError("not_here")
-    policy = policy_spec(clinic_policy(clinic=clinic))
+    booking_policy = clinic_policy(clinic=clinic)
+    policy = policy_spec(booking_policy)
     _check_policy(policy=policy, starts_at=starts_at, now=now)
-    ends_at = _offered_slot_end(doctor=doctor, clinic=clinic, policy=policy, starts_at=starts_at, mode=mode, now=now)
+    ends_at = _offered_slot_end(
+        doctor=doctor, clinic=clinic, rules=rules, policy=policy, starts_at=starts_at, mode=mode, now=now
+    )
 
     def book() -> Appointment:
         appointment = Appointment(
@@ -200,7 +212,7 @@ def appointment_book(
             booked_by=booked_by,
         )
         _insert(appointment)
-        notify_booked(appointment)
+        notify_booked(appointment, policy=booking_policy)
         audit_record(
             action=AuditAction.CREATE,
             actor=booked_by,
@@ -214,8 +226,8 @@ def appointment_book(
     return _in_transaction_retrying_deadlocks(book)
 
 
-def _cutoff_passed(appointment: Appointment, now: datetime) -> bool:
-    hours = clinic_policy(clinic=appointment.clinic).cancellation_cutoff_hours
+def _cutoff_passed(appointment: Appointment, now: datetime, policy: BookingPolicy | None = None) -> bool:
+    hours = (policy or clinic_policy(clinic=appointment.clinic)).cancellation_cutoff_hours
     return now > appointment.starts_at - timedelta(hours=hours)
 
 
@@ -273,15 +285,22 @@ def appointment_reschedule(
     now = now or timezone.now()
     mode = mode or appointment.mode
     reason = reason.strip()[:300]
-    policy = policy_spec(clinic_policy(clinic=appointment.clinic))
+    booking_policy = clinic_policy(clinic=appointment.clinic)
+    policy = policy_spec(booking_policy)
     _check_policy(policy=policy, starts_at=starts_at, now=now)
     ends_at = _offered_slot_end(
-        doctor=appointment.doctor, clinic=appointment.clinic, policy=policy, starts_at=starts_at, mode=mode, now=now
+        doctor=appointment.doctor,
+        clinic=appointment.clinic,
+        rules=rule_specs(doctor=appointment.doctor, clinic=appointment.clinic),
+        policy=policy,
+        starts_at=starts_at,
+        mode=mode,
+        now=now,
     )
 
     def move() -> Appointment:
         old = _lock_active(appointment)
-        if _cutoff_passed(old, now):
+        if _cutoff_passed(old, now, booking_policy):
             if not staff:
                 raise AppointmentChangeError("past_cutoff")
             if not reason:
@@ -305,7 +324,7 @@ def appointment_reschedule(
             rescheduled_from=old,
         )
         _insert(new)
-        notify_rescheduled(old, new)
+        notify_rescheduled(old, new, policy=booking_policy)
         audit_record(
             action=AuditAction.UPDATE,
             actor=by,

@@ -7,7 +7,7 @@ import pytest
 from apps.accounts.models import User
 from apps.accounts.services import consent_withdraw
 from apps.audit.models import AuditEvent
-from apps.clinics.models import Clinic
+from apps.clinics.models import Clinic, Membership
 from apps.scheduling.models import Appointment, AvailabilityRule, BookingPolicy, TimeOff
 from apps.scheduling.services import BookingError
 from tests.factories import ClinicFactory, PatientFactory, make_doctor
@@ -105,6 +105,25 @@ def test_it_needs_the_doctor_to_consult_at_the_clinic(alice: User, bob: User, ho
     with pytest.raises(BookingError) as refused:
         book(alice, bob, ClinicFactory())
     assert refused.value.code == "not_here"
+
+
+@pytest.mark.parametrize("change", [{"is_active": False}, {"role": "admin"}])
+def test_it_refuses_a_doctor_who_left_the_clinic_but_still_has_hours_there(
+    alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule, change: dict[str, object]
+) -> None:
+    Membership.objects.filter(user=bob, clinic=clinic).update(**change)
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, clinic)
+    assert refused.value.code == "not_here"
+    assert not Appointment.objects.exists()
+
+
+def test_it_refuses_a_time_a_practising_doctor_without_hours_does_not_offer(
+    alice: User, bob: User, clinic: Clinic
+) -> None:
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, clinic)
+    assert refused.value.code == "not_offered"
 
 
 def test_the_database_refuses_overlaps_on_postgresql(

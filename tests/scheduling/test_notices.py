@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from icalendar import Calendar
 
 from apps.accounts.models import User
@@ -48,6 +50,29 @@ def test_booking_tells_the_patient_and_the_doctor(alice: User, bob: User, clinic
     doctor_note = Notification.objects.get(recipient=bob, template="appointment/booked_doctor")
     assert doctor_note.channel == "in_app"
     assert doctor_note.status == "sent"
+
+
+def test_a_booking_writes_all_its_notices_in_one_insert_and_one_broker_message(
+    alice: User, bob: User, clinic: Clinic, monkeypatch: pytest.MonkeyPatch, deliver: Deliver
+) -> None:
+    from apps.notifications import tasks
+
+    enqueued: list[list[int]] = []
+    monkeypatch.setattr(tasks.notifications_deliver_task, "delay", enqueued.append)
+    with CaptureQueriesContext(connection) as captured, time_machine.travel(NOW, tick=False), deliver():
+        appointment = book(alice, bob, clinic)
+    statements = [q["sql"] for q in captured.captured_queries if "notifications_" in q["sql"]]
+    # Preferences, quiet hours, SMS opt-outs; then every row in one insert.
+    assert len(statements) == 4
+    assert statements[-1].startswith("INSERT")
+    rows = Notification.objects.filter(clinic=clinic)
+    # The patient's confirmation (SMS, email, app), the doctor's notice, two
+    # reminders (SMS and app each).
+    assert rows.count() == 3 + 1 + 2 * 2
+    assert rows.filter(idempotency_key__startswith=f"appointment-reminder:{appointment.pk}:").count() == 4
+    # Only what is due now is enqueued, with one message; reminders wait for beat.
+    [ids] = enqueued
+    assert sorted(ids) == sorted(rows.exclude(template="appointment/reminder").values_list("pk", flat=True))
 
 
 def test_reminders_go_once_at_24_hours_and_1_hour(alice: User, bob: User, clinic: Clinic, deliver: Deliver) -> None:
