@@ -231,6 +231,11 @@ for _url in ICE_TURN_URLS:
         raise ImproperlyConfigured(f"ICE_TURN_URLS holds turn: or turns: URLs, got {_url!r}")
 if ICE_TURN_URLS and not TURN_SECRET:
     raise ImproperlyConfigured("ICE_TURN_URLS needs TURN_SECRET (or TURN_SECRET_FILE): coturn's static-auth-secret")
+# "relay" makes browsers use TURN only (no direct path): for networks where
+# peers must not learn each other's addresses, and for testing the relay.
+CONSULT_ICE_TRANSPORT_POLICY = env_choice("CONSULT_ICE_TRANSPORT_POLICY", "all", ["all", "relay"])
+if CONSULT_ICE_TRANSPORT_POLICY == "relay" and not ICE_TURN_URLS:
+    raise ImproperlyConfigured("CONSULT_ICE_TRANSPORT_POLICY=relay needs ICE_TURN_URLS: relay means TURN only")
 # The video bitrate cap the room's page applies to its sender.
 CONSULT_VIDEO_MAX_KBPS = env_int("CONSULT_VIDEO_MAX_KBPS", 300, minimum=30, maximum=10_000)
 # Per consult socket: the largest message accepted, and a token bucket of

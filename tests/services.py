@@ -45,6 +45,14 @@ def chromium_path() -> str:
     raise AssertionError("unreachable")
 
 
+def turnserver_path() -> str:
+    for candidate in ("/usr/bin/turnserver", "/usr/sbin/turnserver", shutil.which("turnserver")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    service_missing("coturn is not installed (apt-get install -y coturn)")
+    raise AssertionError("unreachable")
+
+
 def require_postgres() -> None:
     from django.db import connection
 

@@ -126,6 +126,7 @@ def consult_state_for(
         "chat_more": len(chat) > SYNC_CHAT_LIMIT,
         "check": consult.check_result,
         "ice_servers": ice_servers_for(user=user, consult=consult, now=now),
+        "ice_transport_policy": settings.CONSULT_ICE_TRANSPORT_POLICY,
         "media": {"video_max_kbps": settings.CONSULT_VIDEO_MAX_KBPS},
         "limits": {
             "max_message_bytes": settings.CONSULT_WS_MAX_MESSAGE_BYTES,

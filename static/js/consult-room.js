@@ -43,6 +43,7 @@ const room = {
   otherQuality: null,
   quality: null,
   iceServers: [],
+  iceTransportPolicy: "all", // all | relay (TURN only)
   videoMaxKbps: 300,
   lastChatId: null,
   chat: [],
@@ -263,7 +264,7 @@ function ensurePeer() {
 
 async function newPeer() {
   const stream = await getMedia();
-  const pc = new RTCPeerConnection({ iceServers: room.iceServers });
+  const pc = new RTCPeerConnection({ iceServers: room.iceServers, iceTransportPolicy: room.iceTransportPolicy });
   room.pc = pc;
   room.peerConnections += 1;
 
@@ -434,6 +435,7 @@ function applyState(state) {
   const wasInCall = callShouldRun();
   room.welcomes += 1;
   room.iceServers = state.ice_servers ?? [];
+  room.iceTransportPolicy = state.ice_transport_policy === "relay" ? "relay" : "all";
   if (state.media && typeof state.media.video_max_kbps === "number") room.videoMaxKbps = state.media.video_max_kbps;
   room.consultState = state.consult.state;
   room.mediaMode = state.consult.media_mode;

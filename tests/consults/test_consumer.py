@@ -55,6 +55,7 @@ async def test_it_admits_the_patient_and_the_doctor_and_tells_each_about_the_oth
     assert welcome["consult"]["opens_at"] == "2026-12-02T00:45:00+00:00"
     assert welcome["present"] == []
     assert welcome["ice_servers"] == []  # nothing on the internet unless configured
+    assert welcome["ice_transport_policy"] == "all"
     assert welcome["limits"]["max_message_bytes"] == 65536
 
     doctor = await join(bob, appointment.pk)

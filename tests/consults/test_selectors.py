@@ -16,6 +16,7 @@ from apps.consults.selectors import (
     consult_get_for_participant,
     consult_is_open,
     consult_join_window,
+    consult_state_for,
     consults_waiting_for,
     ice_servers_for,
     turn_password,
@@ -91,6 +92,20 @@ def test_it_gives_stun_as_configured_and_turn_with_credentials_until_after_the_r
     running_late = CLOSES + timedelta(hours=2)
     _stun, late = ice_servers_for(user=alice, consult=consult, now=running_late)
     assert late["username"] == f"{int((running_late + timedelta(seconds=600)).timestamp())}:{alice.pk}"
+
+
+def test_it_tells_clients_to_use_turn_only_when_the_policy_is_relay(
+    alice: User, consult: Consult, settings: Any
+) -> None:
+    assert (
+        consult_state_for(consult=consult, user=alice, chat_after=None, now=IN_WINDOW)["ice_transport_policy"] == "all"
+    )
+    settings.ICE_TURN_URLS = ["turn:turn.example.org:3478?transport=udp"]
+    settings.TURN_SECRET = "abcd"
+    settings.CONSULT_ICE_TRANSPORT_POLICY = "relay"
+    state = consult_state_for(consult=consult, user=alice, chat_after=None, now=IN_WINDOW)
+    assert state["ice_transport_policy"] == "relay"
+    assert state["ice_servers"][0]["urls"] == ["turn:turn.example.org:3478?transport=udp"]
 
 
 def test_it_lists_the_doctors_waiting_patients_from_fresh_presence_only(

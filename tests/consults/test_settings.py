@@ -16,6 +16,8 @@ from tests.core.test_settings import manage, production_env
         ({"ICE_STUN_URLS": "turn.example.org:3478"}, "ICE_STUN_URLS holds stun:"),
         ({"ICE_TURN_URLS": "stun:turn.example.org", "TURN_SECRET": "s"}, "ICE_TURN_URLS holds turn:"),
         ({"CONSULT_WS_MAX_MESSAGE_BYTES": "100"}, "CONSULT_WS_MAX_MESSAGE_BYTES must be at least 4096"),
+        ({"CONSULT_ICE_TRANSPORT_POLICY": "relay"}, "CONSULT_ICE_TRANSPORT_POLICY=relay needs ICE_TURN_URLS"),
+        ({"CONSULT_ICE_TRANSPORT_POLICY": "turn-only"}, "CONSULT_ICE_TRANSPORT_POLICY must be one of all, relay"),
     ],
 )
 def test_it_refuses_a_bad_ice_or_limit_setting(tmp_path: Path, variables: dict[str, str], message: str) -> None:
