@@ -9,6 +9,7 @@ shared."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -113,6 +114,20 @@ def open_video_appointment(alice: User, bob: User, clinic: Clinic) -> Appointmen
         mode="video",
         booked_by=alice,
     )
+
+
+def everyone_left(appointment: Appointment, *, timeout_s: float = 15.0) -> bool:
+    """Wait until the servers have recorded every participant's leaving: a
+    server still writing while the test database is flushed deadlocks the
+    flush."""
+    from apps.consults.models import ConsultPresence
+
+    deadline = time.monotonic() + timeout_s
+    while ConsultPresence.objects.filter(consult__appointment=appointment).exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def session_cookie(user: User) -> str:

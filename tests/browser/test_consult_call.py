@@ -18,6 +18,7 @@ from tests.browser.consult_helpers import (
     IN_MEMORY_LAYER,
     call_browser,
     daphne_server,
+    everyone_left,
     grows,
     inbound,
     open_video_appointment,
@@ -44,8 +45,10 @@ def browser(server: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def appointment(alice: User, bob: User, clinic: Clinic) -> Appointment:
-    return open_video_appointment(alice, bob, clinic)
+def appointment(alice: User, bob: User, clinic: Clinic) -> Iterator[Appointment]:
+    appointment = open_video_appointment(alice, bob, clinic)
+    yield appointment
+    everyone_left(appointment)  # before the database is flushed
 
 
 def _video_stops_and_audio_flows(page: Any) -> bool:

@@ -25,6 +25,7 @@ from tests.browser.consult_helpers import (
     IN_MEMORY_LAYER,
     call_browser,
     daphne_server,
+    everyone_left,
     grows,
     open_video_appointment,
     signed_in_page,
@@ -172,8 +173,10 @@ def browser(server: str, server_with_a_wrong_secret: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def appointment(alice: User, bob: User, clinic: Clinic) -> Appointment:
-    return open_video_appointment(alice, bob, clinic)
+def appointment(alice: User, bob: User, clinic: Clinic) -> Iterator[Appointment]:
+    appointment = open_video_appointment(alice, bob, clinic)
+    yield appointment
+    everyone_left(appointment)  # before the database is flushed
 
 
 def _start_call(browser: Any, server: str, alice: User, bob: User, appointment: Appointment) -> tuple[Any, Any]:

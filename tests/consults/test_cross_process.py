@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -18,9 +17,9 @@ import pytest
 
 from apps.accounts.models import User
 from apps.clinics.models import Clinic
-from apps.consults.models import ChatMessage, ConsultPresence
+from apps.consults.models import ChatMessage
 from apps.scheduling.models import Appointment
-from tests.browser.consult_helpers import daphne_server, open_video_appointment, session_cookie
+from tests.browser.consult_helpers import daphne_server, everyone_left, open_video_appointment, session_cookie
 from tests.consults.websocket_client import WebSocket
 from tests.services import redis_url
 
@@ -68,14 +67,6 @@ class RoomSocket:
             self.seen.append(message)
             if message["type"] == message_type:
                 return message
-
-
-def _everyone_left(appointment: Appointment) -> bool:
-    for _ in range(100):
-        if not ConsultPresence.objects.filter(consult__appointment=appointment).exists():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture
@@ -137,6 +128,6 @@ def test_it_relays_signals_and_chat_between_two_processes(
 
     asyncio.run(call())
     # Both servers recorded the leaving (the database is clean before the next test).
-    assert _everyone_left(appointment)
+    assert everyone_left(appointment)
     stored = ChatMessage.objects.filter(consult__appointment=appointment).order_by("id")
     assert [(m.sender_id, m.body) for m in stored] == [(alice.pk, "Can you hear me?"), (bob.pk, "Yes, clearly")]
