@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import secrets
 import socket
+import struct
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from tests.browser.consult_helpers import (
     state,
     wait_connected,
 )
-from tests.services import port_open, turnserver_path
+from tests.services import turnserver_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -93,6 +93,20 @@ def _free_port() -> int:
         return port
 
 
+def _stun_answers(port: int) -> bool:
+    """A STUN Binding request over UDP gets an answer (within 0.2 s)."""
+    transaction_id = secrets.token_bytes(12)
+    request = struct.pack("!HHI", 0x0001, 0, 0x2112A442) + transaction_id
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(0.2)
+        udp.sendto(request, ("127.0.0.1", port))
+        try:
+            answer = udp.recv(2048)
+        except OSError:  # a timeout, or the port refused (not listening yet)
+            return False
+    return answer[8:20] == transaction_id
+
+
 @pytest.fixture(scope="module")
 def turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Turn]:
     """coturn on loopback: relays only between loopback addresses, and only
@@ -129,12 +143,13 @@ def turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Turn]:
         [executable, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
+        # Ready when it answers over UDP, which the browsers use: its TCP
+        # listener comes up before the UDP threads do.
         for _ in range(100):
-            if port_open("127.0.0.1", port) or process.poll() is not None:
+            if _stun_answers(port) or process.poll() is not None:
                 break
-            time.sleep(0.1)
         assert process.poll() is None, f"coturn exited with {process.returncode}"
-        assert port_open("127.0.0.1", port), "coturn did not start listening"
+        assert _stun_answers(port), "coturn does not answer STUN over UDP"
         yield Turn(url=f"turn:127.0.0.1:{port}?transport=udp", secret=secret, log=log)
     finally:
         process.terminate()
