@@ -62,10 +62,10 @@ from bench.notifications import (
 from bench.server import (
     LOG_TAIL_CHARS,
     PROJECT_DIR,
-    ServerError,
     embedded_environment,
     free_local_port,
     manage_py_run,
+    outcome_measure,
     process_cpu_seconds,
     server_stop,
     server_wait_until_ready,
@@ -455,21 +455,13 @@ def overlaps(connection: psycopg.Connection[Any], column: str) -> int:
 def booking_run(plan: BookingPlan) -> BookingResult:
     """Run the benchmark; a result that says skipped, failed or what it
     measured. Raises only on interruption, after cleaning up."""
-    result = BookingResult(plan=plan)
-    missing = services_missing()
-    if missing:
-        result.skipped = missing
-        print(f"  skipped (it needs PostgreSQL and Redis): {missing}", flush=True)
-        return result
-    try:
-        _booking_measure(plan, result)
-    except (ServerError, RuntimeError, ValueError, KeyError) as error:
-        result.error = str(error)
-    except (psycopg.Error, OSError, subprocess.SubprocessError) as error:
-        result.error = f"{error.__class__.__name__}: {error}"
-    if result.error:
-        print(f"  failed: {result.error}", flush=True)
-    return result
+    return outcome_measure(
+        BookingResult(plan=plan),
+        missing=services_missing(),
+        needs="PostgreSQL and Redis",
+        measure=lambda result: _booking_measure(plan, result),
+        expected=(psycopg.Error,),
+    )
 
 
 def _seed(plan: BookingPlan, environment: dict[str, str], directory: Path) -> dict[str, Any]:

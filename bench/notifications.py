@@ -48,9 +48,9 @@ from psycopg import sql
 from bench.server import (
     LOG_TAIL_CHARS,
     PROJECT_DIR,
-    ServerError,
     embedded_environment,
     manage_py_run,
+    outcome_measure,
     process_cpu_seconds,
     server_stop,
 )
@@ -576,20 +576,13 @@ def scan_figures(result: DeliveryResult, scanner: Scanner, *, started_at: float,
 def delivery_run(plan: DeliveryPlan) -> DeliveryResult:
     """Run the benchmark; a result that says skipped, failed or what it measured.
     Raises only on interruption (Ctrl-C, SIGTERM), after cleaning up."""
-    result = DeliveryResult(count=plan.count, settings_overrides=plan.settings_overrides)
-    missing = services_missing()
-    if missing:
-        result.skipped = missing
-        print(f"  skipped (it needs PostgreSQL and Redis): {missing}", flush=True)
-        return result
-    try:
-        _delivery_measure(plan, result)
-    except (DeliveryBenchError, ServerError) as error:
-        result.error = str(error)
-    except (psycopg.Error, redis.RedisError, OSError, subprocess.SubprocessError) as error:
-        result.error = f"{error.__class__.__name__}: {error}"
-        print(f"  failed: {result.error}", flush=True)
-    return result
+    return outcome_measure(
+        DeliveryResult(count=plan.count, settings_overrides=plan.settings_overrides),
+        missing=services_missing(),
+        needs="PostgreSQL and Redis",
+        measure=lambda result: _delivery_measure(plan, result),
+        expected=(psycopg.Error, redis.RedisError),
+    )
 
 
 def _delivery_measure(plan: DeliveryPlan, result: DeliveryResult) -> None:

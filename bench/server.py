@@ -10,10 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -161,3 +162,45 @@ def process_cpu_seconds(pid: int) -> float | None:
     fields = stat.rsplit(")", 1)[1].split()
     user_ticks, system_ticks = int(fields[11]), int(fields[12])
     return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")
+
+
+class Outcome(Protocol):
+    """A benchmark's result: skipped (why), failed (why), or measured."""
+
+    skipped: str | None
+    error: str | None
+
+
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
+
+# Failures whose message says what went wrong by itself; any other expected
+# failure is shown with its class name.
+_SELF_EXPLAINED = (ServerError, RuntimeError, ValueError, KeyError)
+_EXPECTED = (OSError, subprocess.SubprocessError)
+
+
+def outcome_measure(
+    result: OutcomeT,
+    *,
+    missing: str | None,
+    needs: str,
+    measure: Callable[[OutcomeT], None],
+    expected: tuple[type[Exception], ...] = (),
+) -> OutcomeT:
+    """Run ``measure(result)`` unless a service is ``missing``; an expected
+    failure becomes ``result.error``. Raises only on interruption (Ctrl-C,
+    SIGTERM), after ``measure`` has cleaned up."""
+    if missing:
+        result.skipped = missing
+        print(f"  skipped (it needs {needs}): {missing}", flush=True)
+        return result
+    other_failures: tuple[type[Exception], ...] = (*expected, *_EXPECTED)
+    try:
+        measure(result)
+    except _SELF_EXPLAINED as error:
+        result.error = str(error)
+    except other_failures as error:
+        result.error = f"{error.__class__.__name__}: {error}"
+    if result.error:
+        print(f"  failed: {result.error}", flush=True)
+    return result

@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 
 from bench.notifications import POSTGRES_URL, _redacted, bench_database
-from bench.server import LOG_TAIL_CHARS, PROJECT_DIR, ServerError, embedded_environment, manage_py_run
+from bench.server import LOG_TAIL_CHARS, PROJECT_DIR, embedded_environment, manage_py_run, outcome_measure
 
 SERVICE_TIMEOUT_S = 3
 MEASURE_TIMEOUT_S = 900
@@ -115,21 +115,13 @@ def postgres_missing() -> str | None:
 def slots_run(plan: SlotsPlan) -> SlotsResult:
     """Run the benchmark; a result that says skipped, failed or what it
     measured. Raises only on interruption, after cleaning up."""
-    result = SlotsResult(plan=plan)
-    missing = postgres_missing()
-    if missing:
-        result.skipped = missing
-        print(f"  skipped (it needs PostgreSQL): {missing}", flush=True)
-        return result
-    try:
-        _slots_measure(plan, result)
-    except (ServerError, RuntimeError, ValueError, KeyError) as error:
-        result.error = str(error)
-    except (psycopg.Error, OSError, subprocess.SubprocessError) as error:
-        result.error = f"{error.__class__.__name__}: {error}"
-    if result.error:
-        print(f"  failed: {result.error}", flush=True)
-    return result
+    return outcome_measure(
+        SlotsResult(plan=plan),
+        missing=postgres_missing(),
+        needs="PostgreSQL",
+        measure=lambda result: _slots_measure(plan, result),
+        expected=(psycopg.Error,),
+    )
 
 
 def _slots_measure(plan: SlotsPlan, result: SlotsResult) -> None:
