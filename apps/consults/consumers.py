@@ -1,10 +1,14 @@
-"""The consult room's signaling socket: ``/ws/consults/<appointment id>/``.
+"""The consult sockets: the room's signaling socket,
+``/ws/consults/<appointment id>/``, and the doctor's live waiting room,
+``/ws/consults/waiting/``.
 
-A thin entry point: it admits the appointment's patient and doctor inside
-the join window, relays WebRTC signaling between them, and hands every
-other message to a service (which keeps it and tells the room). The
-protocol, for client authors, is in docs/consult-protocol.md; its rules
-(close codes, field checks, the rate limit) are in ``protocol.py``.
+Thin entry points: the room socket admits the appointment's patient and
+doctor inside the join window, relays WebRTC signaling between them, and
+hands every other message to a service (which keeps it and tells the room);
+the waiting socket passes the doctor's ``waiting.changed`` messages on to
+the dashboard page. The protocol, for client authors, is in
+docs/consult-protocol.md; its rules (close codes, field checks, the rate
+limit) are in ``protocol.py``.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zoneinfo
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,12 +26,14 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from apps.accounts.models import User
 from apps.consults import protocol
 from apps.consults.broadcast import (
     REPLACE,
+    doctor_waiting_group,
     room_group,
     session_digest,
     user_group,
@@ -40,7 +47,9 @@ from apps.consults.selectors import (
     consult_is_open,
     consult_join_window,
     consult_state_for,
+    consults_waiting_for,
     participant_role,
+    waiting_room_may_watch,
 )
 from apps.consults.services import (
     chat_message_post,
@@ -289,3 +298,177 @@ class ConsultConsumer(AsyncJsonWebsocketConsumer):
                 consult=self.consult, user=self.user, channel_name=self.channel_name
             ):
                 return
+
+
+# --- The doctor's waiting room -----------------------------------------------------------
+
+# The waiting socket's refusal of a signed-in user who is not a doctor (or a
+# doctor without MFA). Not signed in is 4401, as on the room socket.
+CLOSE_NOT_A_DOCTOR = 4403
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.DEFAULT_USER_TIME_ZONE)
+
+
+def waiting_entry(change: dict[str, Any], *, zone: tzinfo) -> dict[str, Any]:
+    """One patient of the doctor's waiting room as the dashboard gets it, from
+    a ``waiting.changed`` event or ``WaitingPatient.as_message()``: with the
+    link to the room and the arrival time already in the doctor's zone, so
+    that the page parses no zones."""
+    appointment_id = int(change["appointment_id"])
+    if not change.get("present"):
+        return {"appointment_id": appointment_id, "present": False, "state": change.get("state")}
+    since = datetime.fromisoformat(change["since"])
+    return {
+        "appointment_id": appointment_id,
+        "present": True,
+        "name": change.get("name") or "",
+        "since": change["since"],
+        "since_label": since.astimezone(zone).strftime("%H:%M"),
+        "state": change.get("state"),
+        "check": change.get("check"),
+        "url": reverse("consults:room", args=[appointment_id]),
+    }
+
+
+def _watched_now(*, user_id: int, now: datetime) -> list[dict[str, Any]] | None:
+    """The doctor's waiting room now, or None when they may no longer watch it
+    (no longer a doctor, deactivated): read afresh, not from the socket's user."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not waiting_room_may_watch(user=user):
+        return None
+    return [patient.as_message() for patient in consults_waiting_for(doctor=user, now=now)]
+
+
+def _fingerprint(entries: Any) -> dict[int, tuple[Any, ...]]:
+    return {e["appointment_id"]: (e["name"], e["since"], e["state"], repr(e["check"])) for e in entries}
+
+
+class WaitingRoomConsumer(AsyncJsonWebsocketConsumer):
+    """``/ws/consults/waiting/``: the signed-in doctor's patients in a consult
+    room, live. On connect (and on ``sync``) the whole list; then each change
+    as it happens; and every CONSULT_PRESENCE_REFRESH_S the list again if it
+    differs from what the page was told (a change lost on the layer, a
+    patient whose socket died without saying goodbye)."""
+
+    user: User
+    language: str
+    zone: tzinfo
+    session: str
+    bucket: TokenBucket
+
+    async def connect(self) -> None:
+        self.closing = False
+        self.refused_in_a_row = 0
+        self.my_groups: list[str] = []
+        self.shown: dict[int, dict[str, Any]] = {}
+        self.refresher: asyncio.Task[None] | None = None
+        user = self.scope.get("user")
+        await self.accept()  # then close: a browser sees the code only on an accepted socket
+        if user is None or not user.is_authenticated:
+            await self._close(protocol.CLOSE_NOT_SIGNED_IN)
+            return
+        if not await database_sync_to_async(waiting_room_may_watch)(user=user):
+            await self._close(CLOSE_NOT_A_DOCTOR)
+            return
+        self.user = user
+        self.language = user.language
+        self.zone = _zone(user.timezone)
+        self.session = session_digest(self.scope["session"].session_key or "")
+        self.bucket = TokenBucket(rate=settings.CONSULT_WS_RATE_PER_S, burst=settings.CONSULT_WS_RATE_BURST)
+        # Join first, then read: a change in between comes after the list, and
+        # applying it twice does no harm.
+        for group in (doctor_waiting_group(user.pk), user_group(user.pk)):
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.my_groups.append(group)
+        patients = await database_sync_to_async(_watched_now)(user_id=user.pk, now=timezone.now())
+        await self._send_list(patients or [])
+        self.refresher = asyncio.create_task(self._keep_fresh())
+
+    async def disconnect(self, code: int) -> None:
+        if self.refresher is not None:
+            self.refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.refresher
+        for group in self.my_groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if self.closing:
+            return
+        if not self.bucket.take():
+            await self._refuse_flood()
+            return
+        self.refused_in_a_row = 0
+        try:
+            if text_data is None:
+                raise ProtocolError("bad_message")
+            if len(text_data) * 4 > settings.CONSULT_WS_MAX_MESSAGE_BYTES and (
+                len(text_data.encode("utf-8")) > settings.CONSULT_WS_MAX_MESSAGE_BYTES
+            ):
+                raise ProtocolError("too_big")
+            if protocol.decode(text_data)["type"] != "sync":
+                raise ProtocolError("unknown_type")
+            patients = await database_sync_to_async(_watched_now)(user_id=self.user.pk, now=timezone.now())
+            if patients is None:
+                await self._close(CLOSE_NOT_A_DOCTOR)
+                return
+            await self._send_list(patients)
+        except Refusal as refusal:
+            await self._error(refusal)
+        except Exception:
+            logger.exception("waiting-room socket of doctor %s: a message failed", self.user.pk)
+            await self._error(ProtocolError("server_error"))
+
+    async def _refuse_flood(self) -> None:
+        self.refused_in_a_row += 1
+        if self.refused_in_a_row == 1:
+            await self._error(ProtocolError("rate_limited"))
+        if self.refused_in_a_row >= settings.CONSULT_WS_RATE_BURST:
+            await self._close(protocol.CLOSE_FLOODING)
+
+    # --- From the layer --------------------------------------------------------------------
+
+    async def waiting_changed(self, event: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        entry = waiting_entry(event, zone=self.zone)
+        if entry["present"]:
+            self.shown[entry["appointment_id"]] = entry
+        else:
+            self.shown.pop(entry["appointment_id"], None)
+        await self.send_json({"type": "changed", **entry})
+
+    async def consult_signed_out(self, event: dict[str, Any]) -> None:
+        if self.closing or event["session"] not in (None, self.session):
+            return
+        await self._close(protocol.CLOSE_NOT_SIGNED_IN)
+
+    # --- Helpers -----------------------------------------------------------------------------
+
+    async def _send_list(self, patients: list[dict[str, Any]]) -> None:
+        entries = [waiting_entry(patient, zone=self.zone) for patient in patients]
+        self.shown = {entry["appointment_id"]: entry for entry in entries}
+        await self.send_json({"type": "waiting", "patients": entries})
+
+    async def _keep_fresh(self) -> None:
+        while not self.closing:
+            await asyncio.sleep(settings.CONSULT_PRESENCE_REFRESH_S)
+            patients = await database_sync_to_async(_watched_now)(user_id=self.user.pk, now=timezone.now())
+            if patients is None:
+                await self._close(CLOSE_NOT_A_DOCTOR)
+                return
+            if _fingerprint(patients) != _fingerprint(self.shown.values()):
+                await self._send_list(patients)
+
+    async def _error(self, refusal: Refusal) -> None:
+        with translation.override(self.language):
+            await self.send_json({"type": "error", "code": refusal.code, "message": refusal.message})
+
+    async def _close(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)

@@ -13,7 +13,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.http import Http404
 
+from apps.accounts.middleware import user_has_mfa
 from apps.accounts.models import User
+from apps.clinics.selectors import UserRole, user_roles
 from apps.consults.models import ChatMessage, Consult, ConsultPresence, ConsultState, ParticipantRole
 from apps.consults.payloads import chat_payload, consult_payload, iso, presence_payload
 from apps.scheduling.models import Appointment, AppointmentStatus, ConsultMode
@@ -182,3 +184,13 @@ def consults_waiting_for(*, doctor: User, now: datetime) -> list[WaitingPatient]
         .order_by("joined_at")
     )
     return [waiting_patient(p) for p in rows]
+
+
+def waiting_room_may_watch(*, user: User) -> bool:
+    """May ``user`` watch their own waiting room live (the dashboard socket)?
+    Signed-in doctors who have enrolled in MFA, as for their dashboard page."""
+    if not user.is_authenticated:
+        return False
+    if UserRole.DOCTOR not in user_roles(user=user):
+        return False
+    return user_has_mfa(user)
