@@ -208,6 +208,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.notifications.tasks.notifications_enqueue_due_task",
         "schedule": float(NOTIFICATIONS_SCAN_INTERVAL_S),
     },
+    "appointment-notices-late": {
+        "task": "apps.scheduling.tasks.appointment_notices_send_late_task",
+        "schedule": float(NOTIFICATIONS_SCAN_INTERVAL_S),
+    },
 }
 
 # --- Consults ---------------------------------------------------------------------

@@ -52,7 +52,12 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
         if not header.startswith(f"{self.keyword} {TOKEN_PREFIX}"):
             return None
         raw = header[len(self.keyword) + 1 :].strip()
-        token = PersonalAccessToken.objects.select_related("user").filter(token_hash=_hash(raw)).first()
+        # The patient profile too: the API asks at once whether the user is a patient.
+        token = (
+            PersonalAccessToken.objects.select_related("user", "user__patient_profile")
+            .filter(token_hash=_hash(raw))
+            .first()
+        )
         if token is None or not token.is_usable() or not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("This access token is not valid (unknown, revoked or expired)."))
         now = timezone.now()

@@ -151,6 +151,10 @@ class Appointment(models.Model):
     cancel_reason = models.CharField(_("why it was cancelled"), max_length=300, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     duration_s = models.PositiveIntegerField(null=True, blank=True)
+    # Set by a booking, cleared when the worker has written its notices (the
+    # patient's confirmation, the doctor's notice, the reminders): the
+    # booking itself stays short, and beat's scan finds any left behind.
+    notices_pending = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -165,6 +169,7 @@ class Appointment(models.Model):
             models.Index(fields=["doctor", "starts_at"], name="appointment_doctor_time"),
             models.Index(fields=["patient", "starts_at"], name="appointment_patient_time"),
             models.Index(fields=["clinic", "starts_at"], name="appointment_clinic_time"),
+            models.Index(fields=["created_at"], condition=Q(notices_pending=True), name="appointment_notices_pending"),
         ]
 
     def __str__(self) -> str:

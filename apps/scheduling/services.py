@@ -8,8 +8,10 @@ insert happen under the database's write lock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
@@ -44,6 +46,8 @@ from apps.scheduling.selectors import (
     time_off_intervals,
 )
 from apps.scheduling.slots import PolicySpec, RuleSpec, compute_slots
+
+logger = logging.getLogger(__name__)
 
 
 class Refusal(Exception):
@@ -193,8 +197,7 @@ def appointment_book(
     rules = doctor_rule_specs_if_practising(doctor=doctor, clinic=clinic)
     if rules is None:
         raise BookingError("not_here")
-    booking_policy = clinic_policy(clinic=clinic)
-    policy = policy_spec(booking_policy)
+    policy = policy_spec(clinic_policy(clinic=clinic))
     _check_policy(policy=policy, starts_at=starts_at, now=now)
     ends_at = _offered_slot_end(
         doctor=doctor, clinic=clinic, rules=rules, policy=policy, starts_at=starts_at, mode=mode, now=now
@@ -210,9 +213,10 @@ def appointment_book(
             mode=mode,
             reason=reason.strip()[:500],
             booked_by=booked_by,
+            notices_pending=True,
         )
         _insert(appointment)
-        notify_booked(appointment, policy=booking_policy)
+        transaction.on_commit(partial(_notices_enqueue, appointment.pk))
         audit_record(
             action=AuditAction.CREATE,
             actor=booked_by,
@@ -224,6 +228,49 @@ def appointment_book(
         return appointment
 
     return _in_transaction_retrying_deadlocks(book)
+
+
+# A booking's notices are written by the worker right after it commits; one
+# still pending after this long lost its broker message and beat's scan
+# writes it.
+NOTICES_LATE_AFTER = timedelta(seconds=30)
+
+
+def _notices_enqueue(appointment_id: int) -> None:
+    from apps.scheduling.tasks import appointment_notices_send_task
+
+    try:
+        appointment_notices_send_task.delay(appointment_id)
+    except Exception:  # the broker is down: beat's scan will find the booking
+        logger.warning("could not enqueue the notices of appointment %s; the periodic scan will", appointment_id)
+
+
+def appointment_notices_send(*, appointment_id: int) -> bool:
+    """Write a booking's notices (see ``notify_booked``) once: False when
+    they were written already. An appointment cancelled or moved before its
+    notices went out gets none (its cancellation or move says enough)."""
+    with transaction.atomic():
+        appointment = (
+            Appointment.objects.select_for_update(of=("self",))
+            .select_related("patient", "doctor", "clinic")
+            .filter(pk=appointment_id, notices_pending=True)
+            .first()
+        )
+        if appointment is None:
+            return False
+        if appointment.status == AppointmentStatus.BOOKED:
+            notify_booked(appointment)
+        appointment.notices_pending = False
+        appointment.save(update_fields=["notices_pending"])
+    return True
+
+
+def appointment_notices_send_late(*, now: datetime | None = None) -> int:
+    """Beat's scan: the notices of bookings whose message to the worker was
+    lost. Returns how many bookings it wrote notices for."""
+    now = now or timezone.now()
+    late = Appointment.objects.filter(notices_pending=True, created_at__lt=now - NOTICES_LATE_AFTER)
+    return sum(appointment_notices_send(appointment_id=pk) for pk in late.values_list("pk", flat=True)[:500])
 
 
 def _cutoff_passed(appointment: Appointment, now: datetime, policy: BookingPolicy | None = None) -> bool:

@@ -18,7 +18,13 @@ from apps.clinics.models import Clinic
 from apps.notifications.models import Notification
 from apps.notifications.services import notifications_enqueue_due
 from apps.scheduling.models import Appointment
-from apps.scheduling.services import appointment_book, appointment_cancel, appointment_reschedule
+from apps.scheduling.services import (
+    appointment_book,
+    appointment_cancel,
+    appointment_notices_send,
+    appointment_notices_send_late,
+    appointment_reschedule,
+)
 from tests.conftest import sms_sent
 from tests.scheduling.conftest import NOW, TOMORROW_9, book
 
@@ -164,4 +170,64 @@ def test_a_cancellation_by_staff_close_to_the_time_is_sent_at_once_even_in_quiet
     with time_machine.travel(late_evening, tick=False), deliver():
         appointment.patient.refresh_from_db()
         appointment_cancel(appointment=appointment, by=carol, reason="Doctor is ill", staff=True, now=late_evening)
+    assert "cancelled" in sms_sent(alice.phone)[-1].body
+
+
+# --- The booking's notices are written by the worker --------------------------
+
+
+def test_a_booking_leaves_its_notices_to_the_worker_which_writes_them_once(
+    alice: User, bob: User, clinic: Clinic, deliver: Deliver
+) -> None:
+    with time_machine.travel(NOW, tick=False), deliver() as callbacks:
+        appointment = book(alice, bob, clinic)
+        # Until the booking commits, nothing but the booking is written.
+        assert not Notification.objects.exists()
+        assert Appointment.objects.get(pk=appointment.pk).notices_pending
+    assert callbacks  # the worker was asked, once the booking committed
+    appointment.refresh_from_db()
+    assert not appointment.notices_pending
+    written = Notification.objects.count()
+    assert written == 3 + 1 + 2 * 2
+    with time_machine.travel(NOW, tick=False), deliver():
+        assert appointment_notices_send(appointment_id=appointment.pk) is False  # a second run writes nothing
+    assert Notification.objects.count() == written
+
+
+def test_a_booking_whose_worker_message_was_lost_is_found_by_the_scan(
+    alice: User, bob: User, clinic: Clinic, monkeypatch: pytest.MonkeyPatch, deliver: Deliver
+) -> None:
+    from apps.scheduling import tasks
+
+    def broker_down(*args: object) -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.appointment_notices_send_task, "delay", broker_down)
+    with time_machine.travel(NOW, tick=False), deliver():
+        appointment = book(alice, bob, clinic)  # booked all the same
+    assert Appointment.objects.get(pk=appointment.pk).notices_pending
+    assert not Notification.objects.exists()
+    with time_machine.travel(NOW + timedelta(seconds=10), tick=False), deliver():
+        assert appointment_notices_send_late() == 0  # the worker may still be on it
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False), deliver():
+        assert appointment_notices_send_late() == 1
+    assert "Bob" in sms_sent(alice.phone)[-1].body
+    assert not Appointment.objects.get(pk=appointment.pk).notices_pending
+    with time_machine.travel(NOW + timedelta(minutes=2), tick=False), deliver():
+        assert appointment_notices_send_late() == 0
+
+
+def test_a_booking_cancelled_before_its_notices_went_out_gets_no_confirmation(
+    alice: User, bob: User, clinic: Clinic, monkeypatch: pytest.MonkeyPatch, deliver: Deliver
+) -> None:
+    from apps.scheduling import tasks
+
+    monkeypatch.setattr(tasks.appointment_notices_send_task, "delay", lambda appointment_id: None)
+    with time_machine.travel(NOW, tick=False), deliver():
+        appointment = book(alice, bob, clinic)
+        appointment_cancel(appointment=appointment, by=alice, now=NOW)
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False), deliver():
+        assert appointment_notices_send_late() == 1
+    assert not Notification.objects.filter(template="appointment/booked").exists()
+    assert not Notification.objects.filter(template="appointment/reminder").exists()
     assert "cancelled" in sms_sent(alice.phone)[-1].body
