@@ -33,6 +33,7 @@ from apps.consults.models import (
     MediaMode,
     ParticipantRole,
 )
+from apps.consults.notices import notify_doctor_ready, withdraw_doctor_ready
 from apps.consults.payloads import chat_payload, iso, presence_payload
 from apps.consults.selectors import participant_role, presence_fresh_since, waiting_patient
 from apps.scheduling.models import Appointment, AppointmentStatus
@@ -190,7 +191,8 @@ def consult_presence_touch(*, consult: Consult, user: User, channel_name: str, n
 
 
 def consult_start(*, consult: Consult, by: User, now: datetime | None = None) -> Consult:
-    """The doctor starts the consult: the patient is told, and media may flow."""
+    """The doctor starts the consult: the patient is told (in the room, and
+    by a "doctor is ready" notice), and media may flow."""
     now = now or timezone.now()
     if _role(consult, by) != ParticipantRole.DOCTOR:
         raise ConsultError("doctor_only")
@@ -208,7 +210,11 @@ def consult_start(*, consult: Consult, by: User, now: datetime | None = None) ->
         consult_event_record(consult=locked, kind=ConsultEventKind.STARTED, actor=by, now=now)
         _audit(locked, action=AuditAction.UPDATE, actor=by, reason="consult started")
         publish_room(locked.appointment_id, {"type": "started", "started_at": iso(now), "by": ParticipantRole.DOCTOR})
-        _publish_waiting(locked, _patient_presence(locked, now))
+        presence = _patient_presence(locked, now)
+        _publish_waiting(locked, presence)
+        # "The doctor is ready": in the app, and by SMS if the patient is not
+        # in the room; delivered once this commits (a refused start sends nothing).
+        notify_doctor_ready(consult=locked, patient_present=presence is not None)
     return locked
 
 
@@ -242,6 +248,7 @@ def consult_end(*, consult: Consult, by: User, now: datetime | None = None) -> C
             consult=locked, kind=ConsultEventKind.ENDED, actor=by, data={"duration_s": duration_s}, now=now
         )
         _audit(locked, action=AuditAction.UPDATE, actor=by, reason="consult ended")
+        withdraw_doctor_ready(consult=locked)
         publish_ended(
             locked.appointment_id,
             {"type": "ended", "ended_at": iso(now), "duration_s": duration_s, "by": ParticipantRole.DOCTOR},

@@ -4,6 +4,7 @@ the caller or the input is wrong."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -39,8 +40,9 @@ def _kinds(consult: Consult) -> list[str]:
 
 
 def _published(callbacks: list[Callable[[], None]]) -> list[tuple[str, dict[str, Any]]]:
-    """(group, event) of each message a block published on commit."""
-    return [callback.args for callback in callbacks]  # type: ignore[attr-defined]
+    """(group, event) of each message a block published on commit (other
+    callbacks, such as enqueueing notifications, are not messages)."""
+    return [callback.args for callback in callbacks if isinstance(callback, functools.partial)]
 
 
 def _refused(code: str, action: Callable[[], object]) -> None:

@@ -44,6 +44,11 @@ _APPOINTMENT = {
 }
 for _name in ("booked", "rescheduled", "cancelled", "reminder", "booked_doctor", "cancelled_doctor"):
     CONTEXTS[f"appointment/{_name}"] = _APPOINTMENT
+CONTEXTS["consult/ready"] = {
+    "doctor": "欧阳建国",
+    "starts_at": "2026-12-02T01:00:00+00:00",
+    "link": "/consults/123456/",
+}
 
 
 def _templates() -> list[str]:
