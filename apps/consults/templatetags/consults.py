@@ -40,5 +40,9 @@ def consult_join(context: dict[str, Any], appointment: Appointment) -> dict[str,
 
 @register.inclusion_tag("consults/_waiting.html", takes_context=True)
 def consults_waiting(context: dict[str, Any]) -> dict[str, Any]:
-    """The doctor's patients in a consult room now, longest waiting first."""
-    return {"waiting": consults_waiting_for(doctor=context["request"].user, now=timezone.now())}
+    """The doctor's patients in a consult room now, longest waiting first;
+    static/js/waiting-room.js keeps the list live through ``socket_path``."""
+    return {
+        "waiting": consults_waiting_for(doctor=context["request"].user, now=timezone.now()),
+        "socket_path": "/ws/consults/waiting/",
+    }
