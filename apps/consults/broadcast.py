@@ -5,9 +5,11 @@ Groups:
 - ``consult-<appointment id>``: every socket in the room.
 - ``consult-<appointment id>-user-<user id>``: one user's socket(s) in one
   room (a newer socket replaces the older).
-- ``consult-user-<user id>``: all of a user's consult sockets (sign-out).
-- ``doctor-<doctor id>-waiting``: the doctor's dashboard, told when a patient
-  arrives, leaves, sends a check result, or a consult starts or ends.
+- ``consult-user-<user id>``: all of a user's consult sockets, room and
+  waiting room (sign-out).
+- ``doctor-<doctor id>-waiting``: the doctor's waiting-room sockets
+  (``/ws/consults/waiting/``), told when a patient arrives, leaves, sends a
+  check result, or a consult starts or ends.
 
 Messages on the layer may be lost (Redis restarts): clients re-sync from the
 database on reconnect, so publishing never fails the work it reports.
