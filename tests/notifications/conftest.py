@@ -4,6 +4,7 @@ and real Celery workers (see ``tests/notifications/workers.py``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import time
 from typing import Any
 
 import pytest
@@ -11,6 +12,18 @@ import pytest
 from tests.notifications.servers import SmsGateway, SmtpServer
 from tests.notifications.workers import CeleryWorker, StartWorker, start_worker
 from tests.services import redis_url, require_postgres
+
+
+@pytest.fixture(autouse=True)
+def _no_default_quiet_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Users without quiet hours of their own get none here, so that these
+    tests pass at any hour of the day (the default 22:00-07:00 would hold an
+    SMS sent while the suite runs at night). Tests of quiet hours set a
+    user's own, around the present moment or a travelled-to one."""
+    from apps.notifications import services
+
+    monkeypatch.setattr(services, "DEFAULT_QUIET_START", time(0))
+    monkeypatch.setattr(services, "DEFAULT_QUIET_END", time(0))
 
 
 @pytest.fixture
