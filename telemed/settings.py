@@ -250,6 +250,11 @@ CONSULT_WS_RATE_BURST = env_int("CONSULT_WS_RATE_BURST", 60, minimum=1)
 # How often an open consult socket tells the database it is still there; a
 # presence not refreshed for three periods (its process died) no longer counts.
 CONSULT_PRESENCE_REFRESH_S = 30.0
+# The pre-call check's echo peer (aiortc, in each Daphne process): how long one
+# lives at most, and how many may run at once per process (each decodes and
+# re-encodes a patient's video for a few seconds).
+CONSULT_CHECK_DURATION_S = env_int("CONSULT_CHECK_DURATION_S", 30, minimum=10, maximum=300)
+CONSULT_CHECK_MAX_SESSIONS = env_int("CONSULT_CHECK_MAX_SESSIONS", 10, minimum=1, maximum=1000)
 
 # --- API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -431,7 +436,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The pre-call check's echo peer: aioice logs every candidate pair
+        # (patients' addresses) at INFO.
+        "aioice": {"level": "WARNING"},
+        "aiortc": {"level": "WARNING"},
+    },
 }
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
