@@ -1,8 +1,11 @@
 // The consult room: signaling over /ws/consults/<id>/ (docs/consult-protocol.md),
 // one RTCPeerConnection with perfect negotiation (the doctor impolite, the
 // patient polite), trickle ICE, ICE restarts, a socket that reconnects with
-// backoff and jitter and re-syncs, chat, and media switches for weak links.
-// The page's words come from the template ([data-strings]).
+// backoff and jitter and re-syncs, chat, and media switches for weak links:
+// audio only by hand or automatically when the outgoing bitrate stays low
+// (LinkWatch), camera switching without renegotiation, and the devices chosen
+// on the pre-call check page. The page's words come from the template
+// ([data-strings]).
 
 const root = document.querySelector("[data-consult-room]");
 
@@ -17,6 +20,8 @@ const remoteNote = $("[data-remote-note]");
 const localVideo = $("[data-local-video]");
 const qualityMine = $("[data-quality-mine]");
 const qualityTheirs = $("[data-quality-theirs]");
+const weakPanel = $("[data-weak-link]");
+const weakText = $("[data-weak-text]");
 const chatLog = $("[data-chat-log]");
 const chatForm = $("[data-chat-form]");
 const endedPanel = $("[data-ended]");
@@ -24,13 +29,91 @@ const buttons = {
   mute: $("[data-action=mute]"),
   camera: $("[data-action=camera]"),
   audioOnly: $("[data-action=audio-only]"),
+  switchCamera: $("[data-action=switch-camera]"),
+  videoBack: $("[data-action=video-back]"),
   start: $("[data-action=start]"),
   end: $("[data-action=end]"),
 };
 
+const STATS_EVERY_MS = 2000;
 const QUALITY_EVERY_MS = 4000;
+const DEVICES_KEY = "telemed.consult.devices"; // chosen on the pre-call check page
 const DISCONNECTED_GRACE_MS = 5000;
 const LOW_BANDWIDTH_VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15, max: 15 } };
+
+// Decides from the getStats samples of one side (one every 2 s) when a weak
+// link should give up video for audio, and when to offer video back. Pure:
+// samples in, decisions out, no clock or page of its own, so tests can feed it
+// synthetic samples (window.telemedConsult.LinkWatch).
+//
+// A sample: {at_ms, mode ("video" | "audio" | "chat"), auto (true when this
+// side turned video off itself), available_kbps (the selected candidate
+// pair's availableOutgoingBitrate, or null), video_sent_kbps (what the video
+// sender sent since the last sample while its encoder said bandwidth held it
+// back, else null: a still picture needs little and is no sign of a weak link)}.
+// observe() answers "audio_only" (turn video off now), "offer_video" (the
+// link has recovered: offer video back, once) or null. Video never comes
+// back by itself: a link that hovers around the limit would flap.
+class LinkWatch {
+  constructor({
+    weakBelowKbps = 150,
+    weakForMs = 10_000,
+    recoveredAboveKbps = 300,
+    recoveredForMs = 15_000,
+    maxGapMs = 5_000, // a longer silence between samples breaks a run
+  } = {}) {
+    Object.assign(this, { weakBelowKbps, weakForMs, recoveredAboveKbps, recoveredForMs, maxGapMs });
+    this.reset();
+  }
+
+  reset() {
+    this.weakSince = null;
+    this.strongSince = null;
+    this.offered = false;
+    this.lastAt = null;
+    this.lastMode = null;
+  }
+
+  observe(sample) {
+    const { at_ms: at, mode } = sample;
+    const gap = this.lastAt !== null && (at - this.lastAt > this.maxGapMs || at < this.lastAt);
+    if (gap || mode !== this.lastMode) {
+      this.weakSince = null;
+      this.strongSince = null;
+    }
+    if (mode !== this.lastMode) this.offered = false;
+    this.lastAt = at;
+    this.lastMode = mode;
+    if (mode === "video") return this.observeVideo(sample);
+    return this.observeWithoutVideo(sample);
+  }
+
+  observeVideo({ at_ms: at, available_kbps: available, video_sent_kbps: sent }) {
+    // The estimate of what the link can carry; without it (browsers that
+    // don't report it), what the video sender managed to send.
+    const kbps = typeof available === "number" ? available : sent;
+    if (typeof kbps !== "number" || kbps >= this.weakBelowKbps) {
+      this.weakSince = null;
+      return null;
+    }
+    this.weakSince ??= at;
+    if (at - this.weakSince < this.weakForMs) return null;
+    this.weakSince = null;
+    return "audio_only";
+  }
+
+  observeWithoutVideo({ at_ms: at, auto, available_kbps: available }) {
+    // Only after an automatic switch: a person who chose audio only chose it.
+    if (!auto || this.offered || typeof available !== "number" || available <= this.recoveredAboveKbps) {
+      this.strongSince = null;
+      return null;
+    }
+    this.strongSince ??= at;
+    if (at - this.strongSince < this.recoveredForMs) return null;
+    this.offered = true;
+    return "offer_video";
+  }
+}
 
 // State, exposed for tests and for debugging as window.telemedConsult.
 const room = {
@@ -39,6 +122,10 @@ const room = {
   socketState: "connecting", // connecting | open | closed
   consultState: null, // waiting | in_progress | ended
   mediaMode: "video", // video | audio | chat
+  autoAudio: false, // this side turned video off because the link was weak
+  videoOffered: false, // ...and the link has recovered since: video is offered back
+  link: null, // the last getStats sample given to the LinkWatch
+  cameras: 0, // video inputs this device has
   otherPresent: false,
   otherQuality: null,
   quality: null,
@@ -52,8 +139,10 @@ const room = {
   peerConnections: 0,
   closeCode: null,
   pc: null,
+  LinkWatch,
 };
 window.telemedConsult = room;
+const linkWatch = new LinkWatch();
 
 let socket = null;
 let attempt = 0;
@@ -62,6 +151,7 @@ let localStream = null;
 let mediaPromise = null;
 let muted = false;
 let cameraOff = false;
+let switchingCamera = false;
 
 // --- The page --------------------------------------------------------------------------
 
@@ -84,6 +174,10 @@ function showCallStatus() {
 }
 
 function showButtons() {
+  if (finished) {
+    weakPanel.hidden = true; // finish() has hidden the buttons
+    return;
+  }
   const inCall = room.consultState === "in_progress";
   if (buttons.start) buttons.start.hidden = room.consultState !== "waiting";
   if (buttons.end) buttons.end.hidden = !inCall;
@@ -94,6 +188,11 @@ function showButtons() {
   buttons.audioOnly.textContent = t(room.mediaMode === "video" ? "audio_only" : "video_again");
   buttons.audioOnly.setAttribute("aria-pressed", String(room.mediaMode !== "video"));
   buttons.camera.disabled = room.mediaMode !== "video";
+  buttons.switchCamera.hidden = !canSwitchCamera();
+  buttons.switchCamera.disabled = room.mediaMode !== "video" || switchingCamera;
+  weakPanel.hidden = !room.autoAudio || room.mediaMode === "video";
+  weakText.textContent = t(room.videoOffered ? "link_recovered" : "link_weak");
+  buttons.videoBack.hidden = !room.videoOffered;
   remoteNote.hidden = room.mediaMode === "video" && Boolean(remoteVideo.srcObject);
   remoteNote.textContent = t(room.mediaMode === "video" ? "remote_waiting" : "remote_audio_only");
 }
@@ -144,27 +243,155 @@ function finish(statusKey) {
 
 // --- Media -----------------------------------------------------------------------------
 
+// The devices chosen on the pre-call check page: {audioinput, videoinput,
+// audiooutput} device ids, any of them missing. Anything unreadable is no choice.
+function chosenDevices() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(DEVICES_KEY) ?? "null");
+    return saved && typeof saved === "object" && !Array.isArray(saved) ? saved : {};
+  } catch {
+    return {};
+  }
+}
+
+function rememberCamera(deviceId) {
+  try {
+    localStorage.setItem(DEVICES_KEY, JSON.stringify({ ...chosenDevices(), videoinput: deviceId }));
+  } catch {
+    // Storage refused (private mode): the choice lasts for this page only.
+  }
+}
+
+// `exact`, and the caller falls back to any device when it fails (gone since
+// the check, or busy): Chromium doesn't pick an `ideal` deviceId over its
+// default device.
+function onDevice(constraints, deviceId) {
+  return typeof deviceId === "string" && deviceId ? { ...constraints, deviceId: { exact: deviceId } } : constraints;
+}
+
+// The first of these requests that the browser grants (each asked once).
+async function firstGranted(requests) {
+  let refusal = null;
+  const distinct = new Map(requests.map((request) => [JSON.stringify(request), request]));
+  for (const request of distinct.values()) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(request);
+    } catch (error) {
+      refusal = error;
+    }
+  }
+  throw refusal;
+}
+
+function useChosenSpeaker(deviceId) {
+  if (typeof deviceId !== "string" || !deviceId || typeof remoteVideo.setSinkId !== "function") return;
+  remoteVideo.setSinkId(deviceId).catch(() => {}); // gone, or not allowed: the default speaker
+}
+
 function getMedia() {
   if (!mediaPromise) {
     mediaPromise = (async () => {
+      const chosen = chosenDevices();
       const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+      const video = LOW_BANDWIDTH_VIDEO;
+      useChosenSpeaker(chosen.audiooutput);
       try {
-        localStream = await navigator.mediaDevices.getUserMedia({ audio, video: LOW_BANDWIDTH_VIDEO });
+        localStream = await firstGranted([
+          { audio: onDevice(audio, chosen.audioinput), video: onDevice(video, chosen.videoinput) },
+          { audio: onDevice(audio, chosen.audioinput), video },
+          { audio, video: onDevice(video, chosen.videoinput) },
+          { audio, video },
+          { audio }, // no camera, or no permission for it
+        ]);
       } catch {
-        try {
-          localStream = await navigator.mediaDevices.getUserMedia({ audio });
-        } catch {
-          localStream = new MediaStream();
-          statusLine.textContent = t("no_media");
-        }
+        localStream = new MediaStream();
+        statusLine.textContent = t("no_media");
       }
       for (const track of localStream.getVideoTracks()) track.contentHint = "motion";
-      localVideo.srcObject = localStream;
+      showLocalVideo();
       applyLocalSwitches();
+      findCameras();
       return localStream;
     })();
   }
   return mediaPromise;
+}
+
+function showLocalVideo() {
+  localVideo.srcObject = localStream;
+  // The back camera is not mirrored: text behind the patient reads right.
+  const facing = localStream?.getVideoTracks()[0]?.getSettings().facingMode;
+  localVideo.classList.toggle("consult-local-rear", facing === "environment");
+}
+
+// --- Switching cameras ----------------------------------------------------------------
+
+let cameras = []; // this device's video inputs (ids and labels once allowed)
+
+async function findCameras() {
+  try {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    cameras = devices.filter((device) => device.kind === "videoinput" && device.deviceId);
+  } catch {
+    cameras = [];
+  }
+  room.cameras = cameras.length;
+  render();
+}
+navigator.mediaDevices?.addEventListener?.("devicechange", findCameras);
+
+// Phones that list one camera may still turn between front and back.
+function facingModes(track) {
+  const modes = track?.getCapabilities?.().facingMode ?? [];
+  return modes.includes("user") && modes.includes("environment");
+}
+
+function canSwitchCamera() {
+  const track = localStream?.getVideoTracks()[0];
+  return Boolean(track) && (cameras.length > 1 || facingModes(track));
+}
+
+// The next camera replaces the old one in the video sender (replaceTrack: no
+// renegotiation, the sender's bitrate cap stays) and in the preview.
+async function switchCamera() {
+  const old = localStream?.getVideoTracks()[0];
+  if (!old || switchingCamera) return;
+  switchingCamera = true;
+  render();
+  const settings = old.getSettings();
+  let wanted;
+  if (cameras.length > 1) {
+    const at = cameras.findIndex((camera) => camera.deviceId === settings.deviceId);
+    wanted = { ...LOW_BANDWIDTH_VIDEO, deviceId: { exact: cameras[(at + 1) % cameras.length].deviceId } };
+  } else {
+    const facing = settings.facingMode === "environment" ? "user" : "environment";
+    wanted = { ...LOW_BANDWIDTH_VIDEO, facingMode: { exact: facing } };
+  }
+  // Stopped first: many phones can't open their two cameras at once.
+  old.stop();
+  let track = null;
+  try {
+    // Or else the old camera again, or else any.
+    const fallbacks = [onDevice(LOW_BANDWIDTH_VIDEO, settings.deviceId), LOW_BANDWIDTH_VIDEO];
+    const stream = await firstGranted([wanted, ...fallbacks].map((video) => ({ video })));
+    track = stream.getVideoTracks()[0];
+  } catch (error) {
+    console.warn("consult: no camera", error);
+  }
+  if (localStream) localStream.removeTrack(old); // ended, whatever comes instead
+  if (track && localStream) {
+    track.contentHint = "motion";
+    localStream.addTrack(track);
+    room.cameraSwitches = (room.cameraSwitches ?? 0) + 1;
+    const deviceId = track.getSettings().deviceId;
+    if (deviceId) rememberCamera(deviceId);
+  } else if (track) {
+    track.stop(); // the call ended meanwhile
+  }
+  showLocalVideo();
+  switchingCamera = false;
+  await applyMediaMode(); // the sender takes the new track (in video mode)
+  await capBitrates();
 }
 
 function applyLocalSwitches() {
@@ -176,6 +403,21 @@ function applyLocalSwitches() {
 function sender(kind) {
   if (!room.pc) return null;
   return room.pc.getTransceivers().find((tr) => tr.sender && tr.receiver.track.kind === kind)?.sender ?? null;
+}
+
+// Every change of mode goes through here: this side's (told to the server,
+// which records it and tells the other side; `auto` when the LinkWatch chose
+// it) or the other side's and the server's (not sent back).
+function useMediaMode(mode, { tell = false, auto = false } = {}) {
+  const changed = mode !== room.mediaMode;
+  room.mediaMode = mode;
+  if (mode === "video" || (changed && !auto)) {
+    room.autoAudio = false;
+    room.videoOffered = false;
+  }
+  if (auto && mode !== "video") room.autoAudio = true;
+  if (tell && changed) send({ type: "media", mode });
+  return applyMediaMode();
 }
 
 // Audio only (or chat only): stop sending video, keep the transceiver so that
@@ -249,6 +491,8 @@ function closePeer() {
   pendingCandidates = [];
   remoteStream = null;
   remoteVideo.srcObject = null;
+  room.quality = null; // measured again on the next connection
+  showQuality(qualityMine, "", null);
 }
 
 function restartIce(pc) {
@@ -368,62 +612,118 @@ async function onSignal(message) {
   }
 }
 
-// --- Quality ---------------------------------------------------------------------------
+// --- Quality and the weak-link watch --------------------------------------------------
 
 let previousStats = null;
+let qualitySentAt = -Infinity;
 
-async function measureQuality() {
+// One getStats every 2 s during a call gives this side's quality (shown here,
+// and sent to the other side every 4 s) and a sample for the LinkWatch.
+async function sampleStats() {
   const pc = room.pc;
   if (!pc || pc.connectionState !== "connected") return;
   const report = await pc.getStats();
-  let rttMs = null;
+  if (pc !== room.pc) return;
+  let selectedPairId = null;
   let bytesSent = 0;
+  let videoBytesSent = 0;
+  let videoHeldBack = false; // by bandwidth, in the encoder's words
   let packetsLost = 0;
   let packetsReceived = 0;
   report.forEach((stat) => {
-    if (stat.type === "candidate-pair" && stat.nominated && stat.state === "succeeded") {
-      if (typeof stat.currentRoundTripTime === "number") rttMs = stat.currentRoundTripTime * 1000;
+    if (stat.type === "transport" && stat.selectedCandidatePairId) selectedPairId = stat.selectedCandidatePairId;
+    if (stat.type === "outbound-rtp") {
+      bytesSent += stat.bytesSent ?? 0;
+      if (stat.kind === "video") videoBytesSent += stat.bytesSent ?? 0;
+      if (stat.kind === "video" && stat.qualityLimitationReason === "bandwidth") videoHeldBack = true;
     }
-    if (stat.type === "outbound-rtp") bytesSent += stat.bytesSent ?? 0;
     if (stat.type === "inbound-rtp") {
       packetsLost += stat.packetsLost ?? 0;
       packetsReceived += stat.packetsReceived ?? 0;
     }
   });
+  let pair = selectedPairId ? report.get(selectedPairId) : null;
+  if (!pair) {
+    report.forEach((stat) => {
+      if (stat.type === "candidate-pair" && stat.nominated && stat.state === "succeeded") pair = stat;
+    });
+  }
+  const rttMs = typeof pair?.currentRoundTripTime === "number" ? pair.currentRoundTripTime * 1000 : null;
+  const availableKbps =
+    typeof pair?.availableOutgoingBitrate === "number" ? pair.availableOutgoingBitrate / 1000 : null;
   const now = performance.now();
   let bitrateKbps = null;
+  let videoSentKbps = null;
   let lossPct = null;
   if (previousStats && previousStats.pc === pc) {
     const seconds = (now - previousStats.at) / 1000;
-    if (seconds > 0) bitrateKbps = Math.max(0, ((bytesSent - previousStats.bytesSent) * 8) / 1000 / seconds);
+    if (seconds > 0) {
+      bitrateKbps = Math.max(0, ((bytesSent - previousStats.bytesSent) * 8) / 1000 / seconds);
+      videoSentKbps = Math.max(0, ((videoBytesSent - previousStats.videoBytesSent) * 8) / 1000 / seconds);
+    }
     const lost = Math.max(0, packetsLost - previousStats.packetsLost);
     const received = Math.max(0, packetsReceived - previousStats.packetsReceived);
     lossPct = lost + received > 0 ? (100 * lost) / (lost + received) : 0;
   }
-  previousStats = { pc, at: now, bytesSent, packetsLost, packetsReceived };
+  previousStats = { pc, at: now, bytesSent, videoBytesSent, packetsLost, packetsReceived };
   const round = (value, digits) => (value === null ? null : Number(value.toFixed(digits)));
   room.quality = { rtt_ms: round(rttMs, 0), loss_pct: round(lossPct, 1), bitrate_kbps: round(bitrateKbps, 0) };
-  qualityMine.textContent = qualityText(t("quality_mine"), room.quality);
-  send({ type: "quality", quality: room.quality });
+  showQuality(qualityMine, t("quality_mine"), room.quality);
+  if (now - qualitySentAt >= QUALITY_EVERY_MS - STATS_EVERY_MS / 2) {
+    qualitySentAt = now;
+    send({ type: "quality", quality: room.quality });
+  }
+  const videoSending = room.mediaMode === "video" && !cameraOff && Boolean(sender("video")?.track);
+  const heldBackKbps = videoSending && videoHeldBack ? round(videoSentKbps, 0) : null;
+  observeLink({
+    at_ms: now,
+    mode: room.mediaMode,
+    auto: room.autoAudio,
+    available_kbps: round(availableKbps, 0),
+    video_sent_kbps: heldBackKbps,
+  });
 }
 
-function qualityText(who, quality) {
-  if (!quality) return "";
+function observeLink(sample) {
+  room.link = sample;
+  const decision = linkWatch.observe(sample);
+  if (decision === "audio_only" && room.mediaMode === "video") useMediaMode("audio", { tell: true, auto: true });
+  if (decision === "offer_video" && room.autoAudio) {
+    room.videoOffered = true;
+    render();
+  }
+}
+
+// good | fair | poor, from the delay and the loss (what a person hears).
+function qualityLevel(quality) {
+  const rtt = quality.rtt_ms ?? 0;
+  const loss = quality.loss_pct ?? 0;
+  if (loss >= 10 || rtt >= 1000) return "poor";
+  if (loss >= 3 || rtt >= 400) return "fair";
+  return "good";
+}
+
+function showQuality(element, who, quality) {
+  const known = (value) => value !== null && value !== undefined;
   const parts = [];
-  if (quality.rtt_ms !== null && quality.rtt_ms !== undefined) parts.push(`${t("rtt")} ${quality.rtt_ms} ms`);
-  if (quality.loss_pct !== null && quality.loss_pct !== undefined) parts.push(`${t("loss")} ${quality.loss_pct}%`);
-  if (quality.bitrate_kbps !== null && quality.bitrate_kbps !== undefined) parts.push(`${quality.bitrate_kbps} kbps`);
-  return parts.length ? `${who}: ${parts.join(" · ")}` : "";
+  if (quality && [quality.rtt_ms, quality.loss_pct, quality.bitrate_kbps].some(known)) {
+    parts.push(t(`quality_${qualityLevel(quality)}`));
+    if (known(quality.rtt_ms)) parts.push(`${t("rtt")} ${quality.rtt_ms} ms`);
+    if (known(quality.loss_pct)) parts.push(`${t("loss")} ${quality.loss_pct}%`);
+    if (known(quality.bitrate_kbps)) parts.push(`${t("sending")} ${quality.bitrate_kbps} kbps`);
+  }
+  element.textContent = parts.length ? `${who}: ${parts.join(" · ")}` : "";
+  element.dataset.level = parts.length ? qualityLevel(quality) : "";
 }
 
 function showTheirQuality(quality) {
   room.otherQuality = quality;
-  qualityTheirs.textContent = qualityText(t("quality_theirs"), quality);
+  showQuality(qualityTheirs, t("quality_theirs"), quality);
 }
 
 setInterval(() => {
-  measureQuality().catch(() => {});
-}, QUALITY_EVERY_MS);
+  sampleStats().catch(() => {});
+}, STATS_EVERY_MS);
 
 // --- The socket ------------------------------------------------------------------------
 
@@ -438,7 +738,7 @@ function applyState(state) {
   room.iceTransportPolicy = state.ice_transport_policy === "relay" ? "relay" : "all";
   if (state.media && typeof state.media.video_max_kbps === "number") room.videoMaxKbps = state.media.video_max_kbps;
   room.consultState = state.consult.state;
-  room.mediaMode = state.consult.media_mode;
+  useMediaMode(state.consult.media_mode); // the server's word: kept, whoever changed it while we were away
   const other = state.present.find((p) => p.role !== room.role);
   room.otherPresent = Boolean(other);
   showTheirQuality(other ? other.quality : null);
@@ -485,8 +785,7 @@ const handlers = {
   },
   chat: addChat,
   media(message) {
-    room.mediaMode = message.mode;
-    applyMediaMode();
+    useMediaMode(message.mode);
   },
   check() {},
   ended() {
@@ -555,9 +854,11 @@ buttons.camera.addEventListener("click", () => {
   render();
 });
 buttons.audioOnly.addEventListener("click", () => {
-  room.mediaMode = room.mediaMode === "video" ? "audio" : "video";
-  send({ type: "media", mode: room.mediaMode });
-  applyMediaMode();
+  useMediaMode(room.mediaMode === "video" ? "audio" : "video", { tell: true });
+});
+buttons.videoBack.addEventListener("click", () => useMediaMode("video", { tell: true }));
+buttons.switchCamera.addEventListener("click", () => {
+  switchCamera().catch((error) => console.warn("consult: camera switch", error));
 });
 buttons.start?.addEventListener("click", () => send({ type: "start" }));
 buttons.end?.addEventListener("click", () => send({ type: "end" }));
