@@ -1,7 +1,8 @@
 """A network drop in the middle of a video consult: the server process is
-killed and a new one takes its port (the database keeps the consult). Both
-room pages must notice, reconnect, re-sync and get media flowing again
-within 15 s of the cut, without anyone touching the page."""
+killed and a new one takes its port (the database keeps the consult), or one
+side's socket closes. The room pages must notice, reconnect, re-sync and get
+media flowing again within 15 s of the cut, without anyone touching the
+page."""
 
 from __future__ import annotations
 
@@ -40,6 +41,19 @@ FRAMES = """async () => {
   report.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
   return {pc: room.peerConnections, frames};
 }"""
+# Added to a page before its scripts: keeps the page's WebSockets within reach.
+KEEP_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.telemedSockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.telemedSockets.push(this);
+    }
+  };
+})();
+"""
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +96,10 @@ def _frames_grow_before(page: Any, deadline: float) -> bool:
     return False
 
 
-def test_it_reconnects_both_sides_and_media_flows_again_after_the_server_restarts(
-    server: RestartableServer, browser: Any, alice: User, bob: User, appointment: Appointment
-) -> None:
+def _in_a_call(server: RestartableServer, browser: Any, alice: User, bob: User, appointment: Appointment) -> Any:
     room = f"{server.url}/consults/{appointment.pk}/"
     patient = signed_in_page(browser, server.url, alice, viewport={"width": 360, "height": 740}, is_mobile=True)
+    patient.add_init_script(KEEP_SOCKETS)
     doctor = signed_in_page(browser, server.url, bob, viewport={"width": 1280, "height": 800})
     patient.goto(room)
     patient.wait_for_function("() => window.telemedConsult && window.telemedConsult.consultState === 'waiting'")
@@ -97,7 +110,39 @@ def test_it_reconnects_both_sides_and_media_flows_again_after_the_server_restart
     for page in (patient, doctor):
         assert grows(page, "video", "frames"), "no video frames before the cut"
         assert state(page, "welcomes") == 1
+    return patient, doctor
 
+
+def test_it_reconnects_a_side_whose_socket_closed_and_media_flows_again(
+    server: RestartableServer, browser: Any, alice: User, bob: User, appointment: Appointment
+) -> None:
+    patient, doctor = _in_a_call(server, browser, alice, bob, appointment)
+    cut = time.monotonic()
+    patient.evaluate("window.telemedSockets.at(-1).close()")
+    deadline = cut + RECOVERY_S
+    patient.wait_for_function(
+        "() => window.telemedConsult.welcomes === 2 && window.telemedConsult.socketState === 'open'",
+        timeout=_remaining_ms(deadline),
+    )
+    assert state(doctor, "welcomes") == 1  # the doctor's socket stayed open
+    for page in (patient, doctor):
+        page.wait_for_function(
+            "() => window.telemedConsult.pc && window.telemedConsult.pc.connectionState === 'connected'"
+            " && window.telemedConsult.status === 'in_call'",
+            timeout=_remaining_ms(deadline),
+        )
+    for page in (patient, doctor):
+        assert _frames_grow_before(page, deadline), "video did not flow again within 15 s of the cut"
+    print(f"media flowing again on both sides {time.monotonic() - cut:.1f} s after the patient's socket closed")
+    assert patient.errors == [] and doctor.errors == []
+    patient.context.close()
+    doctor.context.close()
+
+
+def test_it_reconnects_both_sides_and_media_flows_again_after_the_server_restarts(
+    server: RestartableServer, browser: Any, alice: User, bob: User, appointment: Appointment
+) -> None:
+    patient, doctor = _in_a_call(server, browser, alice, bob, appointment)
     cut = time.monotonic()
     server.restart()
     deadline = cut + RECOVERY_S
