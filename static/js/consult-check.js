@@ -197,12 +197,16 @@ async function openMedia() {
   if (!navigator.mediaDevices?.getUserMedia) return setMediaStatus("media_unsupported");
   setMediaStatus("media_asking");
   const saved = savedDevices();
-  const video = saved.videoinput ? { ...LOW_BANDWIDTH_VIDEO, deviceId: { ideal: saved.videoinput } } : LOW_BANDWIDTH_VIDEO;
-  const audio = saved.audioinput ? { deviceId: { ideal: saved.audioinput } } : true;
+  const video = saved.videoinput ? { ...LOW_BANDWIDTH_VIDEO, deviceId: { exact: saved.videoinput } } : LOW_BANDWIDTH_VIDEO;
+  const audio = saved.audioinput ? { deviceId: { exact: saved.audioinput } } : true;
   let { stream, error } = await getMedia({ audio, video });
+  if (error && error.name === "OverconstrainedError") {
+    // A chosen device is gone (unplugged, or ids reset): the defaults.
+    ({ stream, error } = await getMedia({ audio: true, video: LOW_BANDWIDTH_VIDEO }));
+  }
   const denied = error && (error.name === "NotAllowedError" || error.name === "SecurityError");
-  if (!stream && !denied) ({ stream } = await getMedia({ audio })); // no camera?
-  if (!stream && !denied) ({ stream } = await getMedia({ video })); // no microphone?
+  if (!stream && !denied) ({ stream } = await getMedia({ audio: true })); // no camera?
+  if (!stream && !denied) ({ stream } = await getMedia({ video: LOW_BANDWIDTH_VIDEO })); // no microphone?
   buttons.retry.hidden = Boolean(stream && stream.getAudioTracks().length && stream.getVideoTracks().length);
   if (!stream) return setMediaStatus(denied ? "media_denied" : "media_missing");
   localStream = stream;
