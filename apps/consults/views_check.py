@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.models import User
 from apps.consults.models import Consult, ParticipantRole
 from apps.consults.precheck import (
+    OFFER_MAX_BYTES,
     RESULT_MAX_BYTES,
     CheckError,
     check_measurements_clean,
@@ -79,6 +80,13 @@ def check_page(request: AuthedRequest, appointment_id: int) -> HttpResponse:
     return response
 
 
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 def _unsaved(appointment: Appointment) -> Consult:
     """The consult as far as its ICE servers go (they depend on the
     appointment only): a check does not open the room."""
@@ -103,6 +111,8 @@ async def check_offer(request: HttpRequest, appointment_id: int) -> HttpResponse
     if refusal is not None:
         return _refused(CheckError(refusal))
     try:
+        if _declared_length(request) > OFFER_MAX_BYTES:
+            raise CheckError("offer_too_large")  # not even read
         offer_sdp = offer_sdp_clean(request.body)
     except CheckError as error:
         return _refused(error)
@@ -123,7 +133,7 @@ def check_result(request: AuthedRequest, appointment_id: int) -> HttpResponse:
     if refusal is not None:
         return _refused(CheckError(refusal))
     try:
-        if len(request.body) > RESULT_MAX_BYTES:
+        if _declared_length(request) > RESULT_MAX_BYTES or len(request.body) > RESULT_MAX_BYTES:
             raise CheckError("bad_result")
         try:
             data = json.loads(request.body)

@@ -21,10 +21,11 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import AsyncClient
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
 from apps.accounts.models import User
 from apps.consults.models import Consult
-from apps.consults.precheck import OFFER_MAX_BYTES, echo_peers
+from apps.consults.precheck import OFFER_MAX_BYTES, CheckError, echo_peers
 from apps.scheduling.models import Appointment
 from tests.consults.echo_client import EchoClient
 
@@ -194,3 +195,15 @@ async def test_it_refuses_an_offer_with_no_codec_in_common(alice: User, appointm
     assert response.json()["error"] == "bad_offer"
     await asyncio.sleep(0)
     assert echo_peers.sessions == {}
+
+
+async def test_the_refusal_is_in_the_users_language(
+    alice: User, appointment: Appointment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the async view too. (A message the zh-hans catalog already
+    has stands in for the new ones, which the catalog gets later.)"""
+    monkeypatch.setitem(CheckError.MESSAGES, "bad_offer", gettext_lazy("Audio only"))
+    await User.objects.filter(pk=alice.pk).aupdate(language="zh-hans")
+    response = await _offer(await _client(alice), appointment, b"{")
+    assert response.status_code == 400
+    assert response.json() == {"error": "bad_offer", "message": "仅语音"}

@@ -295,3 +295,10 @@ def test_the_appointment_page_links_to_the_check(
         page = login(user).get(reverse("scheduling:detail", args=[appointment.pk])).content.decode()
         assert f'href="{_page(appointment)}" data-consult-check-link' in page
         assert "Test your camera and network" in page
+
+
+def test_the_recommendation_is_in_the_patients_language(login: Login, alice: User, appointment: Appointment) -> None:
+    User.objects.filter(pk=alice.pk).update(language="zh-hans")
+    answer = _post(login(alice), _result(appointment), {**MEASURED, "camera_ok": False}).json()
+    assert answer["recommendation"] == "audio"
+    assert answer["label"] == "仅语音"
