@@ -16,19 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from apps.accounts.middleware import SESSION_LOGIN_AT
 from apps.accounts.models import User
 from apps.consults import protocol
 from apps.consults.broadcast import (
@@ -344,6 +348,19 @@ def _watched_now(*, user_id: int, now: datetime) -> list[dict[str, Any]] | None:
     return [patient.as_message() for patient in consults_waiting_for(doctor=user, now=now)]
 
 
+def _session_alive(*, session_key: str, user_id: int) -> bool:
+    """The socket's session still signs its user in: not signed out or ended
+    from another device ("My signed-in devices", which sends no signal), not
+    expired, and within STAFF_SESSION_MAX_S of signing in."""
+    if not session_key:
+        return False
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).load()
+    if data.get(SESSION_KEY) != str(user_id):
+        return False
+    login_at = data.get(SESSION_LOGIN_AT)
+    return login_at is None or time.time() - float(login_at) <= settings.STAFF_SESSION_MAX_S
+
+
 def _fingerprint(entries: Any) -> dict[int, tuple[Any, ...]]:
     return {e["appointment_id"]: (e["name"], e["since"], e["state"], repr(e["check"])) for e in entries}
 
@@ -353,7 +370,8 @@ class WaitingRoomConsumer(AsyncJsonWebsocketConsumer):
     room, live. On connect (and on ``sync``) the whole list; then each change
     as it happens; and every CONSULT_PRESENCE_REFRESH_S the list again if it
     differs from what the page was told (a change lost on the layer, a
-    patient whose socket died without saying goodbye)."""
+    patient whose socket died without saying goodbye). Each refresh also
+    checks that the doctor's session and role still hold."""
 
     user: User
     language: str
@@ -378,7 +396,8 @@ class WaitingRoomConsumer(AsyncJsonWebsocketConsumer):
         self.user = user
         self.language = user.language
         self.zone = _zone(user.timezone)
-        self.session = session_digest(self.scope["session"].session_key or "")
+        self.session_key = self.scope["session"].session_key or ""
+        self.session = session_digest(self.session_key)
         self.bucket = TokenBucket(rate=settings.CONSULT_WS_RATE_PER_S, burst=settings.CONSULT_WS_RATE_BURST)
         # Join first, then read: a change in between comes after the list, and
         # applying it twice does no harm.
@@ -458,6 +477,11 @@ class WaitingRoomConsumer(AsyncJsonWebsocketConsumer):
     async def _keep_fresh(self) -> None:
         while not self.closing:
             await asyncio.sleep(settings.CONSULT_PRESENCE_REFRESH_S)
+            if not await database_sync_to_async(_session_alive)(session_key=self.session_key, user_id=self.user.pk):
+                await self._close(protocol.CLOSE_NOT_SIGNED_IN)
+                return
+            for group in self.my_groups:  # channels-redis forgets members after a day: a dashboard stays open longer
+                await self.channel_layer.group_add(group, self.channel_name)
             patients = await database_sync_to_async(_watched_now)(user_id=self.user.pk, now=timezone.now())
             if patients is None:
                 await self._close(CLOSE_NOT_A_DOCTOR)

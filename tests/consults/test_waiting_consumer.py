@@ -5,6 +5,7 @@ the in-memory channel layer and on channels-redis."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -13,8 +14,11 @@ import pytest
 import time_machine
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.test import Client
 
+from apps.accounts.middleware import SESSION_LOGIN_AT
 from apps.accounts.models import User
 from apps.clinics.models import Clinic, Membership
 from apps.consults.models import Consult
@@ -267,3 +271,24 @@ async def test_it_resends_the_list_when_it_went_stale_and_closes_when_no_longer_
 
     await Membership.objects.filter(user=bob).aupdate(is_active=False)
     assert await dashboard.closed_with() == 4403
+
+
+def _signed_in_long_ago(client: Client) -> None:
+    session = SessionStore(session_key=_cookie(client))
+    session[SESSION_LOGIN_AT] = time.time() - 13 * 3600
+    session.save()
+
+
+@pytest.mark.parametrize("how", ["ended from another device", "past the staff session's lifetime"])
+async def test_it_closes_when_the_session_no_longer_holds(bob: User, settings: Any, how: str) -> None:
+    settings.CONSULT_PRESENCE_REFRESH_S = 0.05
+    settings.STAFF_SESSION_MAX_S = 12 * 3600
+    client = await database_sync_to_async(signed_in)(bob)
+    dashboard = await watch(client)
+    assert await dashboard.silent()  # refreshed a few times: still open
+    if how == "ended from another device":
+        # "My signed-in devices" deletes the session; no sign-out signal is sent.
+        await Session.objects.filter(session_key=_cookie(client)).adelete()
+    else:
+        await database_sync_to_async(_signed_in_long_ago)(client)
+    assert await dashboard.closed_with() == 4401
