@@ -154,9 +154,13 @@ async function listDevices() {
 for (const [kind, select] of Object.entries(selects)) {
   select.addEventListener("change", async () => {
     saveDevice(kind, select.value);
-    if (kind === "audiooutput") return playTone();
-    await openMedia();
-    await listDevices();
+    try {
+      if (kind === "audiooutput") return await playTone();
+      await openMedia();
+      await listDevices();
+    } catch (error) {
+      check.errors.push(String(error));
+    }
   });
 }
 
@@ -552,7 +556,7 @@ async function networkTest() {
     running = false;
     buttons.network.hidden = false;
     for (const session of [...openSessions]) session.close();
-    await listDevices();
+    await listDevices().catch((error) => check.errors.push(String(error)));
   }
 }
 
