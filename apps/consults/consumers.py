@@ -228,8 +228,8 @@ class ConsultConsumer(AsyncJsonWebsocketConsumer):
         await database_sync_to_async(chat_message_post)(consult=self.consult, sender=self.user, body=body)
 
     async def _on_media(self, message: dict[str, Any]) -> None:
-        mode = protocol.media_mode(message)
-        await database_sync_to_async(consult_media_set)(consult=self.consult, by=self.user, mode=mode)
+        mode, reason = protocol.media_mode(message), protocol.media_reason(message)
+        await database_sync_to_async(consult_media_set)(consult=self.consult, by=self.user, mode=mode, reason=reason)
 
     async def _on_check(self, message: dict[str, Any]) -> None:
         await database_sync_to_async(consult_check_record)(

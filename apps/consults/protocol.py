@@ -106,6 +106,18 @@ def media_mode(message: dict[str, Any]) -> str:
     return mode
 
 
+# Why a side changed the media mode: its user chose it, or the client found
+# its link too weak for video and switched by itself.
+MEDIA_REASONS = frozenset({"manual", "weak_link"})
+
+
+def media_reason(message: dict[str, Any]) -> str:
+    reason = message.get("reason", "manual")
+    if reason not in MEDIA_REASONS:
+        raise ProtocolError("bad_fields")
+    return str(reason)
+
+
 def sync_chat_after(message: dict[str, Any]) -> int | None:
     after = message.get("chat_after")
     if not _optional(after, int) or (after is not None and after < 0):

@@ -336,9 +336,12 @@ def consult_check_record(*, consult: Consult, by: User, result: object, now: dat
     return clean
 
 
-def consult_media_set(*, consult: Consult, by: User, mode: str, now: datetime | None = None) -> Consult:
+def consult_media_set(
+    *, consult: Consult, by: User, mode: str, reason: str = "manual", now: datetime | None = None
+) -> Consult:
     """Switch the consult to video, audio only or chat only (either side may);
-    the other side is told. Choosing the current mode changes nothing."""
+    the other side is told, with the reason (``manual``, or ``weak_link`` when
+    the client switched by itself). Choosing the current mode changes nothing."""
     now = now or timezone.now()
     role = _role(consult, by)
     if mode not in MediaMode.values:
@@ -353,10 +356,16 @@ def consult_media_set(*, consult: Consult, by: User, mode: str, now: datetime | 
         locked.save(update_fields=["media_mode"])
         consult.media_mode = mode
         consult_event_record(
-            consult=locked, kind=ConsultEventKind.MEDIA_CHANGED, actor=by, data={"mode": mode, "role": role}, now=now
+            consult=locked,
+            kind=ConsultEventKind.MEDIA_CHANGED,
+            actor=by,
+            data={"mode": mode, "role": role, "reason": reason},
+            now=now,
         )
-        _audit(locked, action=AuditAction.UPDATE, actor=by, reason=f"media mode {mode}")
-        publish_room(locked.appointment_id, {"type": "media", "mode": mode, "by": role}, exclude_user_id=by.pk)
+        _audit(locked, action=AuditAction.UPDATE, actor=by, reason=f"media mode {mode} ({reason})")
+        publish_room(
+            locked.appointment_id, {"type": "media", "mode": mode, "by": role, "reason": reason}, exclude_user_id=by.pk
+        )
     return locked
 
 

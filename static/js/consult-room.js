@@ -126,6 +126,7 @@ const room = {
   videoOffered: false, // ...and the link has recovered since: video is offered back
   link: null, // the last getStats sample given to the LinkWatch
   cameras: 0, // video inputs this device has
+  otherWeak: false, // the other side turned video off because its link was weak
   otherPresent: false,
   otherQuality: null,
   quality: null,
@@ -194,7 +195,9 @@ function showButtons() {
   weakText.textContent = t(room.videoOffered ? "link_recovered" : "link_weak");
   buttons.videoBack.hidden = !room.videoOffered;
   remoteNote.hidden = room.mediaMode === "video" && Boolean(remoteVideo.srcObject);
-  remoteNote.textContent = t(room.mediaMode === "video" ? "remote_waiting" : "remote_audio_only");
+  remoteNote.textContent = t(
+    room.mediaMode === "video" ? "remote_waiting" : room.otherWeak ? "remote_weak_link" : "remote_audio_only",
+  );
 }
 
 function render() {
@@ -416,7 +419,7 @@ function useMediaMode(mode, { tell = false, auto = false } = {}) {
     room.videoOffered = false;
   }
   if (auto && mode !== "video") room.autoAudio = true;
-  if (tell && changed) send({ type: "media", mode });
+  if (tell && changed) send({ type: "media", mode, reason: auto ? "weak_link" : "manual" });
   return applyMediaMode();
 }
 
@@ -785,6 +788,7 @@ const handlers = {
   },
   chat: addChat,
   media(message) {
+    room.otherWeak = message.mode !== "video" && message.reason === "weak_link";
     useMediaMode(message.mode);
   },
   check() {},

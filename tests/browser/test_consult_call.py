@@ -16,7 +16,7 @@ import pytest
 
 from apps.accounts.models import User
 from apps.clinics.models import Clinic
-from apps.consults.models import ChatMessage, Consult, ConsultState
+from apps.consults.models import ChatMessage, Consult, ConsultEvent, ConsultState
 from apps.scheduling.models import Appointment, AppointmentStatus
 from tests.browser.consult_helpers import (
     IN_MEMORY_LAYER,
@@ -305,6 +305,10 @@ def test_it_goes_audio_only_on_a_weak_link_and_offers_video_back_when_it_recover
     assert "video is off to keep the call going" in weak.inner_text()
     doctor.wait_for_function("() => window.telemedConsult.mediaMode === 'audio'")
     assert Consult.objects.get(appointment=appointment).media_mode == "audio"
+    assert ConsultEvent.objects.filter(consult__appointment=appointment, kind="media_changed").last().data[
+        "reason"
+    ] == ("weak_link")
+    assert "patient's connection is too weak" in doctor.locator("[data-remote-note]").inner_text()
     assert _video_stops_and_audio_flows(doctor), "the doctor still receives video, or no audio"
 
     # The link recovers: after ~15 s above 300 kbps video is offered back,

@@ -339,9 +339,15 @@ async def test_the_doctor_is_told_the_check_result_and_media_changes_reach_the_o
     await doctor.send({"type": "check", "result": result})
     assert (await doctor.expect("error"))["code"] == "patient_only"
 
+    await doctor.send({"type": "media", "mode": "audio", "reason": "because"})
+    assert (await doctor.expect("error"))["code"] == "bad_fields"
     await doctor.send({"type": "media", "mode": "audio"})
-    assert await patient.expect("media") == {"type": "media", "mode": "audio", "by": "doctor"}
+    assert await patient.expect("media") == {"type": "media", "mode": "audio", "by": "doctor", "reason": "manual"}
     assert await doctor.silent()
+    await patient.send({"type": "media", "mode": "video"})
+    await doctor.expect("media")
+    await patient.send({"type": "media", "mode": "audio", "reason": "weak_link"})
+    assert (await doctor.expect("media"))["reason"] == "weak_link"
     await patient.send({"type": "quality", "quality": {"rtt_ms": 400, "loss_pct": 2, "bitrate_kbps": 90}})
     quality = await doctor.expect("peer")
     assert (quality["event"], quality["role"], quality["quality"]["bitrate_kbps"]) == ("quality", "patient", 90.0)

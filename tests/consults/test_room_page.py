@@ -44,6 +44,7 @@ def test_it_gives_the_patient_the_room_with_the_socket_and_her_role(
     assert 'data-role="patient"' in page
     assert "js/consult-room.js" in page
     assert "Consult with Dr Bob" in page
+    assert f'href="/consults/{appointment.pk}/check/" data-check-link' in page  # the pre-call check
     assert "<script>" not in page  # no inline script: the CSP forbids it
 
 
@@ -55,6 +56,7 @@ def test_it_gives_the_doctor_the_room_with_start_and_end(login: Login, bob: User
     assert 'data-action="start"' in page
     assert 'data-action="end"' in page
     assert "Consult with Alice" in page
+    assert "data-check-link" not in page  # the doctor's check is optional: not offered in the room
 
 
 def test_the_patient_has_no_start_or_end_button(login: Login, alice: User, appointment: Appointment) -> None:
@@ -111,6 +113,7 @@ def test_too_early_it_says_when_the_room_opens_in_the_viewers_zone(
     page = login(alice).get(_room(appointment)).content.decode()
     assert "The consult room is not open yet." in page
     assert "You can join from Wednesday 2026-12-02 00:45 (GMT)." in page  # 08:45 in Shanghai
+    assert f'href="/consults/{appointment.pk}/check/" data-check-link' in page  # something to do meanwhile
     assert "data-consult-room" not in page
     assert "js/consult-room.js" not in page
 

@@ -246,13 +246,27 @@ def test_either_side_switches_the_media_mode_and_the_other_is_told(
         consult_media_set(consult=consult, by=alice, mode="audio")
     ((_group, event),) = _published(callbacks)
     assert (event["message"], event["exclude_user_id"]) == (
-        {"type": "media", "mode": "audio", "by": "patient"},
+        {"type": "media", "mode": "audio", "by": "patient", "reason": "manual"},
         alice.pk,
     )
     consult_media_set(consult=consult, by=bob, mode="audio")  # already so: nothing happens
     _refused("bad_media", lambda: consult_media_set(consult=consult, by=bob, mode="smell"))
     assert Consult.objects.get(pk=consult.pk).media_mode == "audio"
-    assert ConsultEvent.objects.get(consult=consult, kind="media_changed").data == {"mode": "audio", "role": "patient"}
+    assert ConsultEvent.objects.get(consult=consult, kind="media_changed").data == {
+        "mode": "audio",
+        "role": "patient",
+        "reason": "manual",
+    }
+
+
+def test_a_switch_the_client_made_for_a_weak_link_is_recorded_as_such(
+    alice: User, consult: Consult, django_capture_on_commit_callbacks: Capture
+) -> None:
+    with django_capture_on_commit_callbacks() as callbacks:
+        consult_media_set(consult=consult, by=alice, mode="audio", reason="weak_link")
+    ((_group, event),) = _published(callbacks)
+    assert event["message"]["reason"] == "weak_link"
+    assert ConsultEvent.objects.get(consult=consult, kind="media_changed").data["reason"] == "weak_link"
 
 
 def test_a_quality_report_is_kept_on_the_presence(alice: User, consult: Consult) -> None:
