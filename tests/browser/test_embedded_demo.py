@@ -17,8 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
+from apps.core import demo
+from tests.browser.conftest import CHROMIUM_ARGS
+from tests.browser.consult_helpers import WAIT_MS, grows, inbound, wait_connected
 from tests.core.test_security_headers import _free_port
 from tests.core.test_settings import ROOT
+from tests.services import chromium_path
 
 pytestmark = pytest.mark.browser
 
@@ -68,6 +72,19 @@ class EmbeddedTelemed:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _sign_in(embedded: EmbeddedTelemed, page: Any, email: str, *, staff: bool = False) -> None:
+    """Sign a demo account in with the demo password; staff also give the
+    current code of their (demo) authenticator."""
+    page.goto(embedded.url + "/accounts/login/")
+    page.locator("input[name=login]").fill(email)
+    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    if staff:
+        page.locator("input[name=code]").fill(embedded.manage("demo_totp", email).strip())
+        page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url(embedded.url + "/")
 
 
 @pytest.fixture
@@ -136,11 +153,7 @@ def test_a_newcomer_books_as_a_demo_patient_and_the_clinic_admin_sees_it(
     patient = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", is_mobile=True)
     page = patient.new_page()
     page.set_default_timeout(20_000)
-    page.goto(embedded.url + "/accounts/login/")
-    page.locator("input[name=login]").fill("zhang.wei@example.org")
-    page.locator("input[name=password]").fill("telemed-demo-2026")
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(embedded.url + "/")
+    _sign_in(embedded, page, "zhang.wei@example.org")
     page.goto(embedded.url + "/appointments/find/")
     first = page.locator("main section.card").first
     doctor = first.locator("h2").inner_text()
@@ -169,16 +182,126 @@ def test_a_newcomer_books_as_a_demo_patient_and_the_clinic_admin_sees_it(
     admin = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
     page = admin.new_page()
     page.set_default_timeout(20_000)
-    page.goto(embedded.url + "/accounts/login/")
-    page.locator("input[name=login]").fill("admin.zhao@example.org")
-    page.locator("input[name=password]").fill("telemed-demo-2026")
-    page.locator("main form button[type=submit]").click()
-    page.locator("input[name=code]").fill(embedded.manage("demo_totp", "admin.zhao@example.org").strip())
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url(embedded.url + "/")
+    _sign_in(embedded, page, "admin.zhao@example.org", staff=True)
     page.locator("main li", has_text=clinic).locator("a[href$='/calendar/']").click()
     page.goto(page.url.split("?")[0] + f"?day={day}&span=day")
     row = page.locator("main tr", has_text="张伟").filter(has_text=time_of_day)
     assert row.count() == 1
     assert doctor in row.inner_text()
     admin.close()
+
+
+# Chromium for calls (as consult_helpers.call_browser): local addresses as
+# host candidates (no mDNS) and sound that plays without a tap.
+CALL_ARGS = [
+    *CHROMIUM_ARGS,
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+CHECK_DONE_MS = 60_000  # connect, ~8 s of measuring: generous on a busy machine
+
+
+def _video_stops_and_audio_flows(page: Any) -> bool:
+    """Two samples a second apart with no new video frame, while audio
+    packets kept coming in between (a few tries: the switch takes a moment)."""
+    for _ in range(15):
+        before = inbound(page, "video")["frames"], inbound(page, "audio")["packets"]
+        page.wait_for_timeout(1000)
+        after = inbound(page, "video")["frames"], inbound(page, "audio")["packets"]
+        if after[0] == before[0]:
+            return after[1] > before[1]
+    return False
+
+
+def test_the_demo_patient_and_the_demo_doctor_hold_a_video_consult_in_embedded_mode(
+    embedded: EmbeddedTelemed, browser: Any
+) -> None:
+    """The video-consult issue's "done when": after `make run`, the demo
+    patient and the demo doctor hold a video consult on one machine with no
+    outside network (the pre-call check's echo peer runs inside the same
+    Daphne), and the audio-only switch and the chat work."""
+    chromium = browser.browser_type.launch(executable_path=chromium_path(), args=CALL_ARGS, headless=True)
+    try:
+        _hold_the_demo_consult(embedded, chromium)
+    finally:
+        chromium.close()
+
+
+def _hold_the_demo_consult(embedded: EmbeddedTelemed, chromium: Any) -> None:
+    pages = []
+    for email, context in (
+        (demo.SOON_DOCTOR, {"viewport": {"width": 1280, "height": 800}, "locale": "en-GB"}),
+        (demo.SOON_PATIENT, {"viewport": {"width": 360, "height": 740}, "locale": "zh-CN", "is_mobile": True}),
+    ):
+        page = chromium.new_context(**context).new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.errors = []
+        page.on("pageerror", lambda error, page=page: page.errors.append(str(error)))
+        _sign_in(embedded, page, email, staff=email == demo.SOON_DOCTOR)
+        pages.append(page)
+    doctor, patient = pages
+
+    # The doctor's home page: nobody waits yet.
+    waiting = doctor.locator("[data-waiting-list] li", has_text="张伟")
+    assert waiting.count() == 0
+    doctor.wait_for_timeout(1000)  # the waiting room's socket connects
+
+    # The patient finds the demo appointment and tests her camera and network
+    # against the server's echo peer.
+    patient.goto(embedded.url + "/appointments/")
+    patient.locator("main section.card", has_text=demo.SOON_REASON).locator("a").first.click()
+    patient.wait_for_url(re.compile(r".*/appointments/\d+/$"))
+    detail = patient.url
+    patient.locator("[data-consult-join] [data-consult-check-link]").click()
+    patient.locator("[data-action=start]").click()
+    patient.wait_for_function(
+        "() => ['done', 'refused', 'error'].includes(window.telemedCheck.stage)", timeout=CHECK_DONE_MS
+    )
+    check = patient.evaluate("window.telemedCheck")
+    assert check["stage"] == "done", check
+    assert check["iceServers"] == [], check  # nothing on the internet
+    assert check["result"]["recommendation"] == "video", check
+    assert patient.locator("[data-result]").is_visible()
+    assert "视频" in patient.locator("[data-result-label]").inner_text()
+
+    # She waits in the room; the doctor sees her arrive without reloading.
+    patient.locator("[data-join]").click()
+    patient.wait_for_function("() => window.telemedConsult && window.telemedConsult.consultState === 'waiting'")
+    waiting.wait_for()
+    waiting.locator("a").click()
+    start = doctor.locator("[data-action=start]")
+    start.wait_for(state="visible")
+    start.click()
+
+    wait_connected(patient, doctor)
+    for page in (patient, doctor):
+        assert grows(page, "video", "frames"), "no video frames decoded"
+        assert grows(page, "audio", "packets"), "no audio"
+        assert page.evaluate("window.telemedConsult.iceServers") == []
+
+    # The doctor switches to audio only: the patient stops receiving video
+    # and still hears him.
+    doctor.locator("[data-action=audio-only]").click()
+    patient.wait_for_function("() => window.telemedConsult.mediaMode === 'audio'")
+    assert patient.locator("[data-remote-note]").is_visible()
+    assert _video_stops_and_audio_flows(patient), "the patient still receives video, or no audio"
+
+    # Chat both ways.
+    patient.locator("[data-chat-form] input[name=body]").fill("医生您好，我头疼")
+    patient.locator("[data-chat-form] button[type=submit]").click()
+    doctor.locator("[data-chat-log] li", has_text="医生您好，我头疼").wait_for()
+    doctor.locator("[data-chat-form] input[name=body]").fill("从什么时候开始的？")
+    doctor.locator("[data-chat-form] input[name=body]").press("Enter")
+    patient.locator("[data-chat-log] li", has_text="从什么时候开始的？").wait_for()
+
+    # The doctor ends the consult: both pages say so, and the appointment is completed.
+    doctor.locator("[data-action=end]").click()
+    for page in (patient, doctor):
+        page.locator("[data-ended]").wait_for(state="visible")
+        assert page.evaluate("window.telemedConsult.consultState") == "ended"
+    patient.goto(detail)
+    assert "已完成" in patient.locator("main dl").inner_text()
+    assert patient.locator("[data-consult-join]").count() == 0
+    assert patient.errors == [] and doctor.errors == []
+    for page in (patient, doctor):
+        page.context.close()
