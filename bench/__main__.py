@@ -1,13 +1,16 @@
 """``python -m bench``: run the benchmarks and write docs/benchmarks.md.
 
-Exit status 0 when every figure was measured (a page over its budget, or
-booking slower than half the bare insert, is a finding in the report, not a
-failure of the run; so is a benchmark skipped for want of PostgreSQL or
-Redis, which the report says); 1 when a request failed, a page did not load,
-the app could not start, the notification benchmark failed (a notification
-not sent in time, a duplicate), the slot search's query count grew with the
-number of doctors, or the booking benchmark failed (a double booking, an
-answer other than 201 or 409).
+Exit status 0 when every figure was measured (a page over its budget,
+booking slower than half the bare insert, or a call set-up over 3x its
+floor, is a finding in the report, not a failure of the run; so is a
+benchmark skipped for want of PostgreSQL, Redis or Chromium, which the
+report says); 1 when a request failed, a page did not load, the app could
+not start, the notification benchmark failed (a notification not sent in
+time, a duplicate), the slot search's query count grew with the number of
+doctors, the booking benchmark failed (a double booking, an answer other
+than 201 or 409), the signaling benchmark failed (an error message, a
+socket closed by the server, a message not relayed, a chat message not
+stored), or a call did not connect.
 """
 
 from __future__ import annotations
@@ -23,6 +26,15 @@ from dataclasses import dataclass
 from types import FrameType
 
 from bench.booking import FULL_BOOKING, SMOKE_BOOKING, BookingPlan, BookingResult, booking_run
+from bench.call_setup import (
+    FULL_CALL_SETUP,
+    SMOKE_CALL_SETUP,
+    CallSetupPlan,
+    CallSetupResult,
+    call_setup_markdown,
+    call_setup_run,
+    call_setup_summary_text,
+)
 from bench.http_load import LoadResult, LoadTarget, generator_name, load_run
 from bench.notifications import FULL_DELIVERY, SMOKE_DELIVERY, DeliveryPlan, DeliveryResult, delivery_run
 from bench.page_weight import PATIENT_PAGES, PageSpec, PageWeight, page_weights_measure
@@ -41,6 +53,15 @@ from bench.report import (
 )
 from bench.server import ServerError, embedded_server
 from bench.sign_in import HOME_PATH, LOGIN_PATH, SignInError, patient_sign_in
+from bench.signaling import (
+    FULL_SIGNALING,
+    SMOKE_SIGNALING,
+    SignalingPlan,
+    SignalingResult,
+    signaling_markdown,
+    signaling_run,
+    signaling_summary_text,
+)
 from bench.slots import FULL_SLOTS, SMOKE_SLOTS, SlotsPlan, SlotsResult, slots_run
 
 
@@ -53,6 +74,8 @@ class BenchPlan:
     delivery: DeliveryPlan
     slots: SlotsPlan
     booking: BookingPlan
+    signaling: SignalingPlan
+    call_setup: CallSetupPlan
     writes_doc: bool
 
 
@@ -64,6 +87,8 @@ FULL_PLAN = BenchPlan(
     delivery=FULL_DELIVERY,
     slots=FULL_SLOTS,
     booking=FULL_BOOKING,
+    signaling=FULL_SIGNALING,
+    call_setup=FULL_CALL_SETUP,
     writes_doc=True,
 )
 SMOKE_PLAN = BenchPlan(
@@ -74,6 +99,8 @@ SMOKE_PLAN = BenchPlan(
     delivery=SMOKE_DELIVERY,
     slots=SMOKE_SLOTS,
     booking=SMOKE_BOOKING,
+    signaling=SMOKE_SIGNALING,
+    call_setup=SMOKE_CALL_SETUP,
     writes_doc=False,
 )
 
@@ -88,10 +115,10 @@ def arguments_parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["http", "notifications", "slots", "booking"],
-        help="run only the HTTP benchmarks (throughput, page weight), the notification delivery, the slot search or "
-        "the booking under contention; http and notifications write nothing, slots and booking rewrite their own "
-        "section of docs/benchmarks.md (not with --smoke)",
+        choices=["http", "notifications", "slots", "booking", "signaling", "call-setup"],
+        help="run only the HTTP benchmarks (throughput, page weight), the notification delivery, the slot search, "
+        "the booking under contention, the consult signaling or the call set-up in Chromium; http and "
+        "notifications write nothing, the others rewrite their own section of docs/benchmarks.md (not with --smoke)",
     )
     parser.add_argument(
         "--duration",
@@ -142,6 +169,24 @@ def slots_bench_run(plan: BenchPlan) -> SlotsResult:
 def booking_bench_run(plan: BenchPlan) -> BookingResult:
     print(f"Booking with {plan.booking.clients} concurrent API clients (Daphne, PostgreSQL, Redis):", flush=True)
     return booking_run(plan.booking)
+
+
+def signaling_bench_run(plan: BenchPlan) -> SignalingResult:
+    print(
+        f"Consult signaling with {plan.signaling.rooms} rooms ({2 * plan.signaling.rooms} WebSocket clients; "
+        "Daphne, PostgreSQL, Redis):",
+        flush=True,
+    )
+    return signaling_run(plan.signaling)
+
+
+def call_setup_bench_run(plan: BenchPlan) -> CallSetupResult:
+    print(
+        f"Call set-up in Chromium: {plan.call_setup.calls} calls through the app beside the floor "
+        "(embedded mode, Chromium):",
+        flush=True,
+    )
+    return call_setup_run(plan.call_setup)
 
 
 def bench_run(plan: BenchPlan) -> tuple[RunInfo, list[LoadResult], list[PageWeight]]:
@@ -219,6 +264,22 @@ def main(argv: list[str]) -> int:
             benchmarks_doc_section_write(booking_markdown(booking))
             print(f"\nWrote its section of {BENCHMARKS_DOC}")
         return 0 if booking.passed or not booking.measured else 1
+    if arguments.only == "signaling":
+        signaling = signaling_bench_run(plan)
+        print()
+        print(signaling_summary_text(signaling))
+        if plan.writes_doc and signaling.measured:
+            benchmarks_doc_section_write(signaling_markdown(signaling))
+            print(f"\nWrote its section of {BENCHMARKS_DOC}")
+        return 0 if signaling.passed or not signaling.measured else 1
+    if arguments.only == "call-setup":
+        call_setup = call_setup_bench_run(plan)
+        print()
+        print(call_setup_summary_text(call_setup))
+        if plan.writes_doc and call_setup.measured:
+            benchmarks_doc_section_write(call_setup_markdown(call_setup))
+            print(f"\nWrote its section of {BENCHMARKS_DOC}")
+        return 0 if call_setup.passed or not call_setup.measured else 1
     try:
         run, load_results, weights = bench_run(plan)
     except (ServerError, SignInError) as error:
@@ -228,6 +289,8 @@ def main(argv: list[str]) -> int:
     delivery_result = delivery_bench_run(plan) if everything else None
     slots_result = slots_bench_run(plan) if everything else None
     booking_result = booking_bench_run(plan) if everything else None
+    signaling_result = signaling_bench_run(plan) if everything else None
+    call_setup_result = call_setup_bench_run(plan) if everything else None
     print()
     print(summary_text(run=run, load_results=load_results, weights=weights))
     if delivery_result is not None:
@@ -236,6 +299,10 @@ def main(argv: list[str]) -> int:
         print(slots_summary_text(slots_result))
     if booking_result is not None:
         print(booking_summary_text(booking_result))
+    if signaling_result is not None:
+        print(signaling_summary_text(signaling_result))
+    if call_setup_result is not None:
+        print(call_setup_summary_text(call_setup_result))
     if plan.writes_doc and everything:
         benchmarks_doc_write(
             generated_markdown(
@@ -247,13 +314,18 @@ def main(argv: list[str]) -> int:
                 booking=booking_result,
             )
         )
+        # The consult benchmarks' sections follow the others.
+        if signaling_result is not None:
+            benchmarks_doc_section_write(signaling_markdown(signaling_result))
+        if call_setup_result is not None:
+            benchmarks_doc_section_write(call_setup_markdown(call_setup_result))
         print(f"\nWrote {BENCHMARKS_DOC}")
     measured_everything = all(result.errors == 0 for result in load_results) and all(
         weight.loaded for weight in weights
     )
     others_passed = all(
         result is None or result.passed or not result.measured
-        for result in (delivery_result, slots_result, booking_result)
+        for result in (delivery_result, slots_result, booking_result, signaling_result, call_setup_result)
     )
     return 0 if measured_everything and others_passed else 1
 
