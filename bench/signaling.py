@@ -158,6 +158,11 @@ class SetUpResult:
     client_cpu_s: float = math.nan
     chat_sent: int = 0
     chat_stored: int | None = None
+    # From the servers' logs: channel-layer messages channels-redis dropped
+    # because a process's inbox was over capacity, and exceptions that
+    # closed a socket (1011).
+    dropped_over_capacity: int = 0
+    server_exceptions: int = 0
 
     @property
     def error_count(self) -> int:
@@ -171,6 +176,12 @@ class SetUpResult:
                 self.rss_before_kib, self.rss_connected_kib, self.connections_per_process, strict=True
             )
         ]
+
+    @property
+    def server_cpu_ms_per_message(self) -> float:
+        """Daphne's CPU time (all processes) per message relayed to the other side."""
+        cpu = [value for value in self.server_cpu_s if value is not None]
+        return 1000 * sum(cpu) / self.delivered if cpu and self.delivered else math.nan
 
     @property
     def messages_per_s(self) -> float:
@@ -705,6 +716,23 @@ def _seed(*, rooms: int, labels: list[str], environment: dict[str, str], directo
     return seeded
 
 
+_OVER_CAPACITY = re.compile(r"(\d+) of \d+ channels over capacity in group")
+
+
+def server_log_counts(paths: list[Path]) -> tuple[int, int]:
+    """Messages channels-redis dropped for an inbox over capacity (it says so
+    at INFO, once per ``group_send``), and exceptions inside the application."""
+    dropped = exceptions = 0
+    for path in paths:
+        with suppress(OSError), path.open(encoding="utf-8", errors="replace") as log:
+            for line in log:
+                if found := _OVER_CAPACITY.search(line):
+                    dropped += int(found.group(1))
+                elif "Exception inside application" in line:
+                    exceptions += 1
+    return dropped, exceptions
+
+
 def _chat_stored(database_url: str, appointments: list[int]) -> int:
     with psycopg.connect(database_url, autocommit=True) as connection:
         row = connection.execute(
@@ -752,6 +780,8 @@ def _signaling_measure(plan: SignalingPlan, result: SignalingResult) -> None:
                     for index in range(set_up.processes)
                 ]
                 asyncio.run(set_up_run(plan=plan, rooms=seeded[label], servers=servers, result=outcome))
+            logs = [directory / f"daphne-{label}-{index}.log" for index in range(set_up.processes)]
+            outcome.dropped_over_capacity, outcome.server_exceptions = server_log_counts(logs)
             outcome.chat_stored = _chat_stored(database_url, [room["appointment"] for room in seeded[label][1:]])
             print(f"    {set_up_line(outcome)}", flush=True)
         print("  stopping, dropping the database", flush=True)
@@ -880,10 +910,32 @@ def signaling_markdown(result: SignalingResult) -> str:
                 )
             )
             + f". The exchange took {outcome.exchange_s:.1f} s ({outcome.messages_per_s:.0f} messages relayed/s); "
-            f"Daphne CPU {_cpu(outcome)} s, the clients' {outcome.client_cpu_s:.1f} s. Chat: {outcome.chat_sent:,} "
-            f"sent, {outcome.chat_stored if outcome.chat_stored is not None else 'n/a'} stored."
+            f"Daphne CPU {_cpu(outcome)} s ({_ms(outcome.server_cpu_ms_per_message)} ms per message relayed), "
+            f"the clients' {outcome.client_cpu_s:.1f} s. Chat: {outcome.chat_sent:,} sent, "
+            f"{outcome.chat_stored if outcome.chat_stored is not None else 'n/a'} stored. Daphne's log: "
+            f"{outcome.dropped_over_capacity:,} channel-layer messages dropped for an inbox over capacity, "
+            f"{outcome.server_exceptions:,} exceptions that closed a socket."
         )
     lines += [
+        "",
+        "Reading the figures (at this writing):",
+        "",
+        f"- All rooms start within {plan.start_spread_s:g} s: about {plan.rooms / max(plan.start_spread_s, 1):.0f} "
+        "consults starting a second, a burst far beyond a clinic network's normal load; most of the latency is "
+        "messages waiting in the channel layer, so the messages relayed per second and Daphne's CPU per message "
+        "say more about capacity than the percentiles do.",
+        "- channels-redis reads a process's Redis inbox (one for all its sockets) one message per round trip, "
+        "one at a time. The consumer relays a room's messages through the room group, so each one is also "
+        "delivered to the sender's own channel (and dropped there): two channel-layer messages per message "
+        "relayed.",
+        "- channels-redis silently drops a message sent to an inbox that already holds `capacity` messages "
+        '(it logs that at INFO): the messages "not received" with nothing else wrong.',
+        "- With the product's settings, redis-py 8 reads with a 5 s socket timeout, as long as the layer's "
+        "`BZPOPMIN`: an idle socket's receive fails with `TimeoutError` and Daphne closes it (1011, also with a "
+        "single idle socket); and its pool allows 100 connections in use per process, beyond which commands "
+        "fail with `MaxConnectionsError` (the `server_error` answers).",
+        "- The in-memory layer scans every channel and group on each send and receive "
+        "(`InMemoryChannelLayer._clean_expired`), so its cost per message grows with the number of sockets.",
         "",
         f"- Measured {result.measured_at}; set-up {result.setup_s:.0f} s; the machine's load average over the "
         f"minute before: {result.load_average:.2f}. The clients share the machine's CPUs with the servers, "
