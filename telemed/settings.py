@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.scheduling",
     "apps.consults",
+    "apps.vitals",
 ]
 
 MIDDLEWARE = [
@@ -453,6 +454,13 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Consent to the processing of health data: the version patients agree to now.
 HEALTH_DATA_CONSENT_VERSION = "2026-11"
+
+# --- Vitals (docs/vitals.md) ----------------------------------------------
+# The blood-pressure guideline of the flags, the emergency number in the
+# patients' advice, and the glucose unit of users without a preference.
+VITALS_BP_GUIDELINE = env_choice("VITALS_BP_GUIDELINE", "china_2018", ["china_2018", "acc_aha_2017"])
+VITALS_EMERGENCY_NUMBER = env_str("VITALS_EMERGENCY_NUMBER", "120") or "120"
+VITALS_GLUCOSE_UNIT = env_choice("VITALS_GLUCOSE_UNIT", "mmol/L", ["mmol/L", "mg/dL"])
 
 SILENCED_SYSTEM_CHECKS = [
     # Sign-up offers two paths (phone + SMS code, or email + password); the

@@ -50,6 +50,15 @@ CONTEXTS["consult/ready"] = {
     "link": "/consults/123456/",
 }
 
+CONTEXTS["readings/alert"] = {
+    "patient": "司马秀英",
+    "kind": "blood_pressure",
+    "category": "bp_crisis",
+    "severity": "critical",
+    "measured_at": "2026-12-02T01:00:00+00:00",
+    "link": "/vitals/patients/123456/",
+}
+
 
 def _templates() -> list[str]:
     return sorted(str(path.parent.relative_to(MESSAGES)) for path in MESSAGES.glob("*/*/subject.txt"))
