@@ -80,7 +80,8 @@ class ReadingOutSerializer(serializers.ModelSerializer[Reading]):
         return {f.name: f.ucum for f in spec.fields + spec.derived if f.name in reading.values}
 
     def get_duplicate(self, reading: Reading) -> bool:
-        return bool(self.context.get("duplicates") and reading.pk in self.context["duplicates"])
+        """On POST: true when the reading was stored before (not an error)."""
+        return False
 
 
 class ReadingQuerySerializer(serializers.Serializer[Any]):
@@ -165,11 +166,10 @@ class ReadingListCreate(APIView):
         )
 
     def _created(self, recorded: list[Recorded], *, batch: bool) -> Response:
-        duplicates = {one.reading.pk for one in recorded if not one.created}
-        context = {"duplicates": duplicates}
-        readings = [one.reading for one in recorded]
-        any_new = len(duplicates) < len({r.pk for r in readings})
-        code = status.HTTP_201_CREATED if any_new else status.HTTP_200_OK
-        if batch:
-            return Response(ReadingOutSerializer(readings, many=True, context=context).data, status=code)
-        return Response(ReadingOutSerializer(readings[0], context=context).data, status=code)
+        data = []
+        for one in recorded:
+            item = dict(ReadingOutSerializer(one.reading).data)
+            item["duplicate"] = not one.created
+            data.append(item)
+        code = status.HTTP_201_CREATED if any(one.created for one in recorded) else status.HTTP_200_OK
+        return Response(data if batch else data[0], status=code)
