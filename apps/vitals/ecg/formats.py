@@ -14,6 +14,7 @@ import re
 import tempfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
@@ -91,7 +92,8 @@ def _dispatch(data: bytes, limits: EcgLimits) -> EcgSignal:
         return _generic_csv_read(lines, limits)
     if _apple_sample_rate(header) is not None:
         return _apple_csv_read(lines, limits)
-    if header and _WFDB_RECORD_LINE.match(header[0]) and len(header) > 1 and _WFDB_SIGNAL_LINE.match(header[1]):
+    wfdb_lines = [line for line in header if not line.lstrip().startswith("#")]
+    if len(wfdb_lines) > 1 and _WFDB_RECORD_LINE.match(wfdb_lines[0]) and _WFDB_SIGNAL_LINE.match(wfdb_lines[1]):
         raise EcgFileError(
             "wfdb_needs_zip",
             _("This is a WFDB header alone; upload the .hea and .dat files together in one zip."),
@@ -257,7 +259,7 @@ _APPLE_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d 
 def _header_rows(header: list[str]) -> list[list[str]]:
     rows = []
     for line in header:
-        delimiter = ";" if line.count(";") > line.count(",") else ","
+        delimiter = max(",;\t", key=line.count)
         try:
             row = next(csv.reader([line], delimiter=delimiter))
         except (csv.Error, StopIteration):
@@ -377,17 +379,20 @@ def _zip_member_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: in
     """Read one member, never more than its declared size or the budget left."""
     chunks = []
     size = 0
-    with archive.open(info) as member:
-        while True:
-            chunk = member.read(1 << 20)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > info.file_size or size > budget:
-                raise EcgFileError(
-                    "zip_ratio", _("The zip is compressed beyond what real ECG data allows (a zip bomb?).")
-                )
-            chunks.append(chunk)
+    try:
+        with archive.open(info) as member:
+            while True:
+                chunk = member.read(1 << 20)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > info.file_size or size > budget:
+                    raise EcgFileError(
+                        "zip_ratio", _("The zip is compressed beyond what real ECG data allows (a zip bomb?).")
+                    )
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as error:
+        raise EcgFileError("zip_invalid", _("The zip file is damaged.")) from error
     return b"".join(chunks)
 
 

@@ -11,9 +11,10 @@ import numpy.typing as npt
 # RR intervals outside this range are gaps or missed/extra beats, not rhythm.
 RR_MIN_S = 0.25
 RR_MAX_S = 3.0
-# An NN interval differs from the one before by at most this fraction
+# An NN interval differs from the local median by at most this fraction
 # (the usual filter that keeps ectopic beats out of HRV).
 NN_MAX_CHANGE = 0.2
+NN_MEDIAN_SPAN = 11
 HRV_MIN_NN = 10
 HR_WINDOW_BEATS = 8
 
@@ -115,15 +116,17 @@ def heart_rate(rr_s: npt.NDArray[np.float64]) -> HeartRate | None:
 
 
 def nn_mask(rr_s: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Normal-to-normal intervals: valid, and within 20 % of the median of the
+    11 intervals around them (drops a premature beat and its pause, keeps
+    the normal interval after them)."""
     valid = rr_valid_mask(rr_s)
-    mask = valid.copy()
-    if rr_s.size > 1:
-        change = np.abs(np.diff(rr_s)) / np.maximum(rr_s[:-1], 1e-9)
-        steady = np.concatenate([[True], change <= NN_MAX_CHANGE])
-        # the interval after an ectopic beat (its compensatory pause) goes too
-        after = np.concatenate([[True], steady[:-1]])
-        mask &= steady & after & np.concatenate([[True], valid[:-1]])
-    return mask
+    if rr_s.size < NN_MEDIAN_SPAN:
+        reference = np.full(rr_s.size, np.median(rr_s[valid]) if valid.any() else 1.0)
+    else:
+        half = NN_MEDIAN_SPAN // 2
+        padded = np.pad(rr_s, half, mode="edge")
+        reference = np.median(np.lib.stride_tricks.sliding_window_view(padded, NN_MEDIAN_SPAN), axis=1)
+    return valid & (np.abs(rr_s - reference) <= NN_MAX_CHANGE * reference)
 
 
 def hrv(rr_s: npt.NDArray[np.float64]) -> Hrv | None:
@@ -165,8 +168,8 @@ def _segment_statistics(segment: npt.NDArray[np.float64]) -> tuple[float, float,
     tpr = float(np.count_nonzero(turning) / n)
     expected = (2 * n - 4) / 3 / n
     sigma = np.sqrt((16 * n - 29) / 90) / n
-    tpr_random = abs(tpr - expected) <= AF_TPR_SIGMAS * sigma
-    flagged = nrmssd >= AF_NRMSSD_MIN and entropy >= AF_ENTROPY_MIN and tpr_random
+    tpr_random = bool(abs(tpr - expected) <= AF_TPR_SIGMAS * sigma)
+    flagged = bool(nrmssd >= AF_NRMSSD_MIN and entropy >= AF_ENTROPY_MIN and tpr_random)
     return nrmssd, entropy, tpr, flagged
 
 
