@@ -364,12 +364,12 @@ ADVICE: dict[str, Promise] = {
         "Very low oxygen. Call %(number)s or go to the clinic now, above all if you are short of breath."
     ),
     "spo2_low": _(
-        "Low oxygen. Sit upright, rest and measure again in 5 minutes with warm hands. If it is still 92% or "
-        "below, contact your doctor or the clinic now."
+        "Low oxygen. Sit upright, rest and measure again in 5 minutes with warm hands. If it is still at or "
+        "below 92%, contact your doctor or the clinic now."
     ),
     "spo2_borderline": _(
-        "Slightly low. Rest, warm your hands and measure again in 5 minutes. If it stays at 94% or below, contact "
-        "your doctor today."
+        "Slightly low. Rest, warm your hands and measure again in 5 minutes. If it stays at or below 94%, "
+        "contact your doctor today."
     ),
     "hr_very_slow": _("Very slow pulse. If you feel faint, dizzy or short of breath, call %(number)s now."),
     "hr_slow_marked": _("Slow pulse. Rest and measure again in 5 minutes; if it stays this slow, contact your doctor."),
