@@ -86,12 +86,12 @@ def _dispatch(data: bytes, limits: EcgLimits) -> EcgSignal:
     if data.startswith(EDF_MAGIC) and len(data) >= 256:
         return _edf_read(data, limits)
     text = _text_decode(data)
-    lines = text.splitlines()
-    header = [line for line in lines[:MAX_HEADER_LINES] if line.strip()]
+    head = _head_lines(text)
+    header = [line for _offset, line in head if line.strip()]
     if _generic_header(header):
-        return _generic_csv_read(lines, limits)
+        return _generic_csv_read(text, head, limits)
     if _apple_sample_rate(header) is not None:
-        return _apple_csv_read(lines, limits)
+        return _apple_csv_read(text, head, limits)
     wfdb_lines = [line for line in header if not line.lstrip().startswith("#")]
     if len(wfdb_lines) > 1 and _WFDB_RECORD_LINE.match(wfdb_lines[0]) and _WFDB_SIGNAL_LINE.match(wfdb_lines[1]):
         raise EcgFileError(
@@ -138,30 +138,57 @@ def _text_decode(data: bytes) -> str:
 # --- Values, shared by both CSV layouts -------------------------------------------------
 
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+_TRAILING_SEPARATORS = re.compile(r"[ \t]*[,;\t][,;\t ]*(?=\r?$)", re.MULTILINE)
+_BLANK_LINE = re.compile(r"^[ \t\r]*$", re.MULTILINE)
 
 
-def _values_parse(lines: list[str], first_line_number: int) -> npt.NDArray[np.float64]:
+def _head_lines(text: str) -> list[tuple[int, str]]:
+    """The first lines (and one more) with their offsets, without splitting
+    the whole text: a 50 MB CSV split into lines is half a gigabyte of strings."""
+    head = []
+    offset = 0
+    for _index in range(MAX_HEADER_LINES + 1):
+        if offset > len(text):
+            break
+        end = text.find("\n", offset)
+        end = len(text) if end == -1 else end
+        head.append((offset, text[offset:end].rstrip("\r")))
+        offset = end + 1
+    return head
+
+
+def _value_clean(line: str) -> str:
+    return line.strip().strip("\"'").strip().rstrip(",;\t").strip().strip("\"'")
+
+
+def _values_parse(block: str, first_line_number: int) -> npt.NDArray[np.float64]:
     """One value per line, decimal point or decimal comma, optional quotes,
-    trailing separators tolerated; blank lines skipped."""
-    cleaned = [line.strip().strip("\"'").strip().rstrip(",;\t").strip().strip("\"'") for line in lines]
-    values = [value for value in cleaned if value]
-    if not values:
-        raise EcgFileError("no_samples", _("The file holds no ECG samples."))
-    joined = "\n".join(values)
-    if "," in joined:
-        if "." in joined:
-            _bad_value_raise(lines, first_line_number)
-        joined = joined.replace(",", ".")
+    trailing separators tolerated; blank lines skipped. Parsed by numpy from
+    the text itself (no list of strings); any doubt goes to the line-by-line
+    check that names the line."""
+    cleaned = _TRAILING_SEPARATORS.sub("", block.replace('"', "").replace("'", ""))
+    if "," in cleaned:
+        if "." in cleaned:
+            _bad_value_raise(block, first_line_number)
+        cleaned = cleaned.replace(",", ".")
     try:
-        return np.array(joined.split("\n"), dtype=np.float64)
-    except ValueError:
-        _bad_value_raise(lines, first_line_number)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            values = np.fromstring(cleaned, dtype=np.float64, sep=" ")
+    except (ValueError, DeprecationWarning):
+        _bad_value_raise(block, first_line_number)
         raise  # unreachable: the line above raises
+    lines = cleaned.count("\n") + 1 - len(_BLANK_LINE.findall(cleaned))
+    if values.size != lines:  # two numbers on a line, or none
+        _bad_value_raise(block, first_line_number)
+    if values.size == 0:
+        raise EcgFileError("no_samples", _("The file holds no ECG samples."))
+    return values
 
 
-def _bad_value_raise(lines: list[str], first_line_number: int) -> None:
-    for offset, line in enumerate(lines):
-        value = line.strip().strip("\"'").strip().rstrip(",;\t").strip().strip("\"'")
+def _bad_value_raise(block: str, first_line_number: int) -> None:
+    for offset, line in enumerate(io.StringIO(block)):
+        value = _value_clean(line)
         if value and not _NUMBER.match(value):
             raise EcgFileError(
                 "bad_value",
@@ -184,9 +211,9 @@ def _number_parse(text: str) -> float | None:
     return number if np.isfinite(number) else None
 
 
-def _first_value_line(lines: list[str], start: int) -> int:
-    for index in range(start, min(len(lines), start + MAX_HEADER_LINES)):
-        value = lines[index].strip().strip("\"'").strip().rstrip(",;\t").strip().strip("\"'")
+def _first_value_line(head: list[tuple[int, str]]) -> int:
+    for index, (_offset, line) in enumerate(head):
+        value = _value_clean(line)
         if value and _NUMBER.match(value):
             return index
     raise EcgFileError("no_samples", _("The file holds no ECG samples."))
@@ -206,10 +233,10 @@ def _generic_header(header: list[str]) -> bool:
     return False
 
 
-def _generic_csv_read(lines: list[str], limits: EcgLimits) -> EcgSignal:
+def _generic_csv_read(text: str, head: list[tuple[int, str]], limits: EcgLimits) -> EcgSignal:
     fields: dict[str, str] = {}
     start = 0
-    for index, line in enumerate(lines[:MAX_HEADER_LINES]):
+    for index, (_offset, line) in enumerate(head[:MAX_HEADER_LINES]):
         stripped = line.strip()
         if not stripped:
             continue
@@ -234,9 +261,10 @@ def _generic_csv_read(lines: list[str], limits: EcgLimits) -> EcgSignal:
             started_at = datetime.datetime.fromisoformat(fields["started_at"])
         except ValueError as error:
             raise EcgFileError("bad_start", _("The start time is not an ISO 8601 date and time.")) from error
-    values = _values_parse(lines[start:], start + 1)
+    values = _values_parse(text[head[start][0] :] if start < len(head) else "", start + 1)
+    values *= scale
     return ecg_signal_make(
-        samples_mv=values * scale,
+        samples_mv=values,
         sample_rate_hz=rate,
         lead=fields.get("lead", "") or "?",
         started_at=started_at,
@@ -277,9 +305,11 @@ def _apple_sample_rate(header: list[str]) -> float | None:
     return None
 
 
-def _apple_csv_read(lines: list[str], limits: EcgLimits) -> EcgSignal:
-    rows = _header_rows([line for line in lines[:MAX_HEADER_LINES] if line.strip()])
-    rate = _apple_sample_rate([line for line in lines[:MAX_HEADER_LINES] if line.strip()])
+def _apple_csv_read(text: str, head: list[tuple[int, str]], limits: EcgLimits) -> EcgSignal:
+    start = _first_value_line(head)
+    header = [line for _offset, line in head[:start] if line.strip()]
+    rows = _header_rows(header)
+    rate = _apple_sample_rate(header)
     if rate is None:  # pragma: no cover - the dispatcher only comes here when it is found
         raise EcgFileError("no_sample_rate", _("The sampling rate is missing."))
     scale = 1e-3  # Apple writes µV
@@ -296,10 +326,10 @@ def _apple_csv_read(lines: list[str], limits: EcgLimits) -> EcgSignal:
             lead = value.split()[-1]
         elif normalised in _APPLE_DATE_KEYS:
             started_at = _apple_date_parse(value)
-    start = _first_value_line(lines, 0)
-    values = _values_parse(lines[start:], start + 1)
+    values = _values_parse(text[head[start][0] :], start + 1)
+    values *= scale
     return ecg_signal_make(
-        samples_mv=values * scale,
+        samples_mv=values,
         sample_rate_hz=rate,
         lead=lead,
         started_at=started_at,
@@ -674,18 +704,22 @@ def _edf_layout_check(data: bytes) -> None:
 
 
 def _edf_read(data: bytes, limits: EcgLimits) -> EcgSignal:
-    import edfio
-
     _edf_layout_check(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            edf = edfio.read_edf(data, lazy_load_data=True)
-            signals = list(edf.signals)
-    except EcgFileError:
+        return _edf_signal_read(data, limits)
+    except (EcgFileError, MemoryError):
         raise
-    except Exception as error:
+    except Exception as error:  # edfio parses header fields on access: any of them can be garbage
         raise _edf_invalid() from error
+
+
+def _edf_signal_read(data: bytes, limits: EcgLimits) -> EcgSignal:
+    import edfio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        edf = edfio.read_edf(data, lazy_load_data=True)
+        signals = list(edf.signals)
     candidates = [signal for signal in signals if _ECG_LABEL.search(signal.label.strip())]
     if not candidates:
         raise EcgFileError(

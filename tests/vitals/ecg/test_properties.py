@@ -108,6 +108,7 @@ def test_it_reads_or_refuses_random_csv(data: bytes) -> None:
     st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=12),
     st.one_of(st.none(), st.floats(0.01, 1)),
 )
+@example("edf", [(0.392578125, 0)], None)  # a NUL inside a signal's digital minimum
 def test_it_reads_or_refuses_damaged_copies_of_good_files(
     name: str, changes: list[tuple[float, int]], cut: float | None
 ) -> None:
