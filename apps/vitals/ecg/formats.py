@@ -364,7 +364,7 @@ WFDB_BYTES_PER_SAMPLE = {
     "310": 4 / 3,
     "311": 4 / 3,
 }
-VOLTAGE_LEAD_PREFERENCE = ("MLII", "II", "ECG", "I")
+MAX_WFDB_HEADER_BYTES = 1024 * 1024
 
 
 def _zip_members_check(archive: zipfile.ZipFile, limits: EcgLimits) -> list[zipfile.ZipInfo]:
@@ -447,6 +447,8 @@ def _wfdb_zip_read(data: bytes, limits: EcgLimits) -> EcgSignal:
         if len(headers) > 1:
             raise EcgFileError("wfdb_many_records", _("The zip holds more than one WFDB record; upload one."))
         header_name = headers[0]
+        if by_name[header_name].file_size > MAX_WFDB_HEADER_BYTES:
+            raise _wfdb_invalid_header()
         budget = limits.max_zip_uncompressed_bytes
         header_bytes = _zip_member_read(archive, by_name[header_name], budget)
         with tempfile.TemporaryDirectory(prefix="telemed-ecg-") as directory:

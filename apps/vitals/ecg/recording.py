@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -79,7 +79,6 @@ class EcgSignal:
     lead: str
     started_at: datetime.datetime | None
     source_format: str
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def duration_s(self) -> float:
