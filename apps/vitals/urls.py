@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.vitals import views
+from apps.vitals import views, views_import
 
 app_name = "vitals"
 
@@ -11,4 +11,9 @@ urlpatterns = [
     path("patients/", views.patient_chooser, name="patients"),
     path("patients/<int:patient_id>/", views.patient_readings, name="patient_readings"),
     path("patients/<int:patient_id>/new/<slug:kind>/", views.staff_entry, name="staff_entry"),
+    path("import/", views_import.import_mine, name="import"),
+    path("import/confirm/", views_import.import_mine_confirm, name="import_confirm"),
+    path("import/template.csv", views_import.import_template, name="import_template"),
+    path("patients/<int:patient_id>/import/", views_import.staff_import, name="staff_import"),
+    path("patients/<int:patient_id>/import/confirm/", views_import.staff_import_confirm, name="staff_import_confirm"),
 ]
