@@ -90,7 +90,7 @@ class SignalingPlan:
     rooms: int
     candidates: int = 10  # each way, then null
     chat_rounds: int = 3  # the patient writes, the doctor answers
-    start_spread_s: float = 10.0
+    start_spread_s: float = 60.0
     candidate_gap_s: float = 0.02
 
 
@@ -912,7 +912,7 @@ def signaling_markdown(result: SignalingResult) -> str:
             + f". The exchange took {outcome.exchange_s:.1f} s ({outcome.messages_per_s:.0f} messages relayed/s); "
             f"Daphne CPU {_cpu(outcome)} s ({_ms(outcome.server_cpu_ms_per_message)} ms per message relayed), "
             f"the clients' {outcome.client_cpu_s:.1f} s. Chat: {outcome.chat_sent:,} sent, "
-            f"{outcome.chat_stored if outcome.chat_stored is not None else 'n/a'} stored. Daphne's log: "
+            f"{'n/a' if outcome.chat_stored is None else f'{outcome.chat_stored:,}'} stored. Daphne's log: "
             f"{outcome.dropped_over_capacity:,} channel-layer messages dropped for an inbox over capacity, "
             f"{outcome.server_exceptions:,} exceptions that closed a socket."
         )
