@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.vitals import views, views_import
+from apps.vitals import views, views_chart, views_import
 
 app_name = "vitals"
 
@@ -16,4 +16,6 @@ urlpatterns = [
     path("import/template.csv", views_import.import_template, name="import_template"),
     path("patients/<int:patient_id>/import/", views_import.staff_import, name="staff_import"),
     path("patients/<int:patient_id>/import/confirm/", views_import.staff_import_confirm, name="staff_import_confirm"),
+    path("chart.json", views_chart.chart_mine, name="chart"),
+    path("patients/<int:patient_id>/chart.json", views_chart.chart_patient, name="patient_chart"),
 ]
