@@ -48,6 +48,8 @@ def reading_values_display(reading: Reading, *, glucose_unit: str) -> str:
 
 
 def kind_label(code: str) -> str:
+    if code == "ecg":  # an ECG recording (its own model, not a kind of reading)
+        return _("ECG")
     spec = KINDS.get(code)
     return str(spec.label) if spec else code
 

@@ -4,8 +4,9 @@ urgent or critical reading opens for the patient's doctors.
 
 Values are stored as JSON keyed by the kind's field names (kinds.py), in
 the kind's canonical unit: glucose in mmol/L, pressures in mmHg,
-temperature in °C, weight in kg. The ECG recordings will be their own
-model in this app.
+temperature in °C, weight in kg. An ECG recording is its own model
+(``EcgRecording``): the original file, byte for byte, in private storage,
+and what the analysis made of it (docs/ecg-recordings.md).
 """
 
 from __future__ import annotations
@@ -109,10 +110,14 @@ class AlertStatus(models.TextChoices):
 
 
 class Alert(models.Model):
-    """An urgent or critical reading, for the patient's doctors to act on."""
+    """An urgent or critical reading, or a flagged ECG recording, for the
+    patient's doctors to act on (exactly one of the two)."""
 
     patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vital_alerts")
-    reading = models.OneToOneField(Reading, on_delete=models.CASCADE, related_name="alert")
+    reading = models.OneToOneField(Reading, null=True, blank=True, on_delete=models.CASCADE, related_name="alert")
+    ecg_recording = models.OneToOneField(
+        "EcgRecording", null=True, blank=True, on_delete=models.CASCADE, related_name="alert"
+    )
     severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices)
     status = models.CharField(_("status"), max_length=15, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -126,6 +131,102 @@ class Alert(models.Model):
         verbose_name = _("alert")
         verbose_name_plural = _("alerts")
         indexes = [models.Index(fields=["patient", "status"], name="alert_patient_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reading__isnull=False, ecg_recording__isnull=True)
+                | Q(reading__isnull=True, ecg_recording__isnull=False),
+                name="alert_reading_or_ecg",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.severity} alert {self.pk} ({self.status})"
+
+
+# --- ECG recordings -----------------------------------------------------------------
+
+
+class EcgStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting for analysis")
+    ANALYSING = "analysing", _("Being analysed")
+    DONE = "done", _("Analysed")
+    FAILED = "failed", _("Could not be analysed")
+
+
+class EcgFormat(models.TextChoices):
+    APPLE_WATCH_CSV = "apple_watch_csv", _("Apple Watch (Health export CSV)")
+    GENERIC_CSV = "generic_csv", _("Single-lead CSV")
+    WFDB = "wfdb", _("WFDB (zip)")
+    EDF = "edf", _("EDF/EDF+")
+
+
+class EcgRecording(models.Model):
+    """One uploaded ECG file and what its analysis made of it.
+
+    The original is kept byte for byte (``sha256`` of it) in the private
+    (default) storage under an unguessable ``storage_key``; the analysis
+    writes two more files beside it: the filtered signal for the viewer
+    (``signal``: int16 µV at ``signal_rate_hz``, a .npy the server reads a
+    window of at a time) and the R peaks (``r_peaks``: int32 sample indices
+    at ``sample_rate_hz``). None of them has a URL: the original is served
+    by a view that checks access, the others only as JSON windows.
+    """
+
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ecg_recordings")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    storage_key = models.CharField(max_length=32, unique=True, editable=False)
+    original = models.FileField(_("original file"), max_length=200, blank=True)
+    original_name = models.CharField(_("file name"), max_length=255)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    file_format = models.CharField(_("format"), max_length=20, choices=EcgFormat.choices)
+    status = models.CharField(_("status"), max_length=10, choices=EcgStatus.choices, default=EcgStatus.QUEUED)
+    # Why it failed: a stable code, and the message in every language of the
+    # site (a reason from the file parser carries its own details).
+    failure_code = models.CharField(_("failure"), max_length=40, blank=True)
+    failure_messages = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # From the decoded file
+    sample_rate_hz = models.FloatField(_("sampling rate (Hz)"), null=True, blank=True)
+    duration_s = models.FloatField(_("duration (s)"), null=True, blank=True)
+    lead = models.CharField(_("lead"), max_length=32, blank=True)
+    recorded_at = models.DateTimeField(_("recorded at"), null=True, blank=True)
+    # From the analysis
+    summary = models.JSONField(_("analysis"), null=True, blank=True)
+    beat_count = models.PositiveIntegerField(null=True, blank=True)
+    category = models.CharField(_("category"), max_length=40, blank=True)
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices, blank=True)
+    signal = models.FileField(max_length=200, blank=True)
+    signal_rate_hz = models.FloatField(null=True, blank=True)
+    r_peaks = models.FileField(max_length=200, blank=True)
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    analysis_started_at = models.DateTimeField(null=True, blank=True)
+    analysed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("ECG recording")
+        verbose_name_plural = _("ECG recordings")
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "sha256"], name="one_ecg_per_file"),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "created_at"], name="ecg_patient_time"),
+            models.Index(fields=["status", "created_at"], name="ecg_status_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ECG {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {EcgStatus.DONE, EcgStatus.FAILED}
+
+    @property
+    def failure_message(self) -> str:
+        """Why it failed, in the active language (English if that one is missing)."""
+        from django.utils.translation import get_language
+
+        messages = self.failure_messages or {}
+        language = (get_language() or "en").lower()
+        return str(messages.get(language) or messages.get("en") or next(iter(messages.values()), ""))

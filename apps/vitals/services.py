@@ -182,21 +182,36 @@ def _store(*, by: User, prepared: _Prepared) -> Recorded:
 
 
 def _alert_open(*, reading: Reading, by: User) -> tuple[Alert, int]:
-    """The alert, and one message to each of the patient's doctors: in the
-    app (live) always, and by SMS too when critical. Delivery starts once
-    the transaction commits."""
     alert = Alert.objects.create(patient=reading.patient, reading=reading, severity=reading.severity)
     audit_record(action=AuditAction.CREATE, actor=by, object_type="alert", object_id=alert.pk, patient=reading.patient)
-    critical = reading.severity == Severity.CRITICAL
+    told = alert_notify(
+        alert=alert,
+        kind=reading.kind,
+        category=reading.category,
+        measured_at=reading.measured_at,
+        link=reverse("vitals:patient_readings", args=[reading.patient_id]),
+        idempotency_prefix="reading-alert",
+    )
+    return alert, told
+
+
+def alert_notify(
+    *, alert: Alert, kind: str, category: str, measured_at: datetime, link: str, idempotency_prefix: str
+) -> int:
+    """One message about ``alert`` to each of the patient's doctors: in the
+    app (live) always, and by SMS too when critical. Delivery starts once
+    the transaction commits; sending it again sends nothing new. Readings
+    and ECG recordings alert through here. Returns the number of doctors."""
+    critical = alert.severity == Severity.CRITICAL
     channels = [Channel.IN_APP, Channel.SMS] if critical else [Channel.IN_APP]
-    doctors = patient_doctors(patient=reading.patient)
+    doctors = patient_doctors(patient=alert.patient)
     context = {
-        "patient": reading.patient.full_name,
-        "kind": reading.kind,
-        "category": reading.category,
-        "severity": reading.severity,
-        "measured_at": reading.measured_at.isoformat(),
-        "link": reverse("vitals:patient_readings", args=[reading.patient_id]),
+        "patient": alert.patient.full_name,
+        "kind": kind,
+        "category": category,
+        "severity": alert.severity,
+        "measured_at": measured_at.isoformat(),
+        "link": link,
     }
     notifications_send_many(
         messages=[
@@ -205,7 +220,7 @@ def _alert_open(*, reading: Reading, by: User) -> tuple[Alert, int]:
                 category=Category.READINGS_ALERT,
                 template="readings/alert",
                 context=context,
-                idempotency_key=f"reading-alert:{alert.pk}:{doctor.pk}",
+                idempotency_key=f"{idempotency_prefix}:{alert.pk}:{doctor.pk}",
                 urgent=True,
                 clinic_id=clinic_id,
                 channels=channels,
@@ -214,7 +229,7 @@ def _alert_open(*, reading: Reading, by: User) -> tuple[Alert, int]:
             for doctor, clinic_id in doctors
         ]
     )
-    return alert, len(doctors)
+    return len(doctors)
 
 
 def reading_record(

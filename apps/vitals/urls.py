@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.vitals import views, views_chart, views_import
+from apps.vitals import views, views_chart, views_ecg, views_import
 
 app_name = "vitals"
 
@@ -18,4 +18,15 @@ urlpatterns = [
     path("patients/<int:patient_id>/import/confirm/", views_import.staff_import_confirm, name="staff_import_confirm"),
     path("chart.json", views_chart.chart_mine, name="chart"),
     path("patients/<int:patient_id>/chart.json", views_chart.chart_patient, name="patient_chart"),
+]
+urlpatterns += [
+    path("ecg/", views_ecg.my_recordings, name="ecg_mine"),
+    path("ecg/upload/", views_ecg.upload, name="ecg_upload"),
+    path("ecg/<int:recording_id>/", views_ecg.recording, name="ecg_recording"),
+    path("ecg/<int:recording_id>/status/", views_ecg.status, name="ecg_status"),
+    path("ecg/<int:recording_id>/signal/", views_ecg.signal, name="ecg_signal"),
+    path("ecg/<int:recording_id>/overview/", views_ecg.overview, name="ecg_overview"),
+    path("ecg/<int:recording_id>/original/", views_ecg.original, name="ecg_original"),
+    path("patients/<int:patient_id>/ecg/", views_ecg.patient_recordings, name="ecg_patient"),
+    path("patients/<int:patient_id>/ecg/upload/", views_ecg.staff_upload, name="ecg_staff_upload"),
 ]
