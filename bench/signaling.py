@@ -1,10 +1,8 @@
 """Consult signaling under load: ROOMS consults (two WebSocket clients each)
-exchange a call's signaling and chat through Daphne, in five set-ups: one
+exchange a call's signaling and chat through Daphne, in three set-ups: one
 Daphne process on the in-memory channel layer (the embedded mode's layer);
 one, then two on channels-redis with the product's settings (two: every
-room's patient on one process and its doctor on the other); and the same
-two with the channel-layer pool that ``bench.signaling_settings`` proposes
-(Redis socket timeout, pool size, inbox capacity: see there).
+room's patient on one process and its doctor on the other).
 
 Set-up, not timed: a fresh PostgreSQL database (``telemed_bench_<pid>``,
 migrated, dropped afterwards) — chat is stored, so PostgreSQL is needed —
@@ -106,18 +104,10 @@ class SetUp:
     settings_module: str = "telemed.settings"
 
 
-PROPOSED = "bench.signaling_settings"
 SET_UPS = (
     SetUp("1 Daphne process, in-memory channel layer", processes=1, redis=False),
     SetUp("1 Daphne process, channels-redis", processes=1, redis=True),
     SetUp("2 Daphne processes, channels-redis (patient on one, doctor on the other)", processes=2, redis=True),
-    SetUp("1 Daphne process, channels-redis, proposed pool", processes=1, redis=True, settings_module=PROPOSED),
-    SetUp(
-        "2 Daphne processes, channels-redis, proposed pool (patient on one, doctor on the other)",
-        processes=2,
-        redis=True,
-        settings_module=PROPOSED,
-    ),
 )
 
 
@@ -849,10 +839,9 @@ def signaling_markdown(result: SignalingResult) -> str:
         f"answer ({result.answer_bytes:,} bytes) and as many candidates; then {plan.chat_rounds} round(s) of chat "
         f"(the patient writes, the doctor answers on receipt). Rooms start at random within {plan.start_spread_s:g} s. "
         "Set-ups: one Daphne process on the in-memory channel layer (the embedded mode's); one, then two "
-        "(each room's patient on one, its doctor on the other) on channels-redis with the product's settings; "
-        "the same two with the channel layer of `bench/signaling_settings.py` (the proposed pool: a Redis socket "
-        "timeout above the layer's 5 s `BZPOPMIN`, 1000 connections instead of redis-py's 100, an inbox capacity "
-        "of 1000 instead of 100). "
+        "(each room's patient on one, its doctor on the other) on channels-redis with the product's settings "
+        "(a Redis socket timeout above the layer's 5 s `BZPOPMIN`, up to 1000 connections, an inbox capacity of "
+        "1000: see `CHANNEL_LAYERS` in telemed/settings.py). "
         "Each message carries its send time; the relay latency is from the sender's `send` to the other side "
         "having read and decoded the frame (chat is stored in PostgreSQL before it is relayed). Memory per "
         "connection: the Daphne process's resident memory (`VmRSS`) with every client connected and welcomed, "

@@ -19,6 +19,7 @@ import phonenumbers
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from telemed.channel_layers import redis_channel_layer
 from telemed.env import env_bool, env_choice, env_int, env_list, env_secret, env_str, env_url
 
 django_stubs_ext.monkeypatch()  # lets admin.ModelAdmin[Model] and friends be subscripted at run time
@@ -159,7 +160,15 @@ if PRODUCTION and REDIS_URL is None:
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # redis-py's defaults would drop consult sockets and messages under load:
+    # see telemed/channel_layers.py; bench/signaling.py measures these values.
+    CHANNEL_LAYERS = {
+        "default": redis_channel_layer(
+            url=REDIS_URL,
+            max_connections=env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000, minimum=10),
+            capacity=env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=100),
+        )
+    }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 else:

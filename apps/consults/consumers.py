@@ -43,7 +43,7 @@ from apps.consults.broadcast import (
     user_group,
     user_room_group,
 )
-from apps.consults.models import Consult, ConsultState
+from apps.consults.models import Consult, ConsultState, ParticipantRole
 from apps.consults.payloads import iso
 from apps.consults.protocol import ProtocolError, TokenBucket
 from apps.consults.selectors import (
@@ -77,6 +77,7 @@ logger = logging.getLogger(__name__)
 class Admission:
     consult: Consult | None = None
     role: str = ""
+    other_user_id: int | None = None  # the other participant: signals go to them alone
     close_code: int | None = None
     # Sent before closing, to participants only (never to outsiders).
     farewell: dict[str, Any] = field(default_factory=dict)
@@ -102,7 +103,8 @@ def admit(*, user: User, appointment_id: int, now: datetime) -> Admission:
         error = "too_early" if now < opens_at else "too_late"
         return _refusal(protocol.CLOSE_OUTSIDE_WINDOW, error, opens_at=iso(opens_at), closes_at=iso(closes_at))
     role = participant_role(appointment=appointment, user=user) or ""
-    return Admission(consult=consult_open_for(appointment=appointment), role=role)
+    other = appointment.patient_id if role == ParticipantRole.DOCTOR else appointment.doctor_id
+    return Admission(consult=consult_open_for(appointment=appointment), role=role, other_user_id=other)
 
 
 def _chat_after(query_string: bytes) -> int | None:
@@ -116,6 +118,7 @@ class ConsultConsumer(AsyncJsonWebsocketConsumer):
     user: User
     consult: Consult
     role: str
+    other_user_id: int
     language: str
     state: str
     bucket: TokenBucket
@@ -147,6 +150,8 @@ class ConsultConsumer(AsyncJsonWebsocketConsumer):
             return
         self.consult = admission.consult
         self.role = admission.role
+        assert admission.other_user_id is not None  # set with every consult
+        self.other_user_id = admission.other_user_id
         self.session = session_digest(self.scope["session"].session_key or "")
         self.bucket = TokenBucket(rate=settings.CONSULT_WS_RATE_PER_S, burst=settings.CONSULT_WS_RATE_BURST)
         for group in (room_group(appointment_id), user_room_group(appointment_id, user.pk), user_group(user.pk)):
@@ -214,8 +219,10 @@ class ConsultConsumer(AsyncJsonWebsocketConsumer):
             )()
             if self.state != ConsultState.IN_PROGRESS:
                 raise ProtocolError("ended" if self.state == ConsultState.ENDED else "not_started")
+        # To the other participant's sockets alone (one channel-layer message,
+        # not one per socket in the room).
         await self.channel_layer.group_send(
-            room_group(self.consult.appointment_id),
+            user_room_group(self.consult.appointment_id, self.other_user_id),
             {
                 "type": "consult.message",
                 "message": {"type": "signal", "from": self.role, **payload},

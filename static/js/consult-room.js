@@ -39,6 +39,8 @@ const STATS_EVERY_MS = 2000;
 const QUALITY_EVERY_MS = 4000;
 const DEVICES_KEY = "telemed.consult.devices"; // chosen on the pre-call check page
 const DISCONNECTED_GRACE_MS = 5000;
+// How long the polite patient waits for the doctor's first offer before offering itself.
+const POLITE_FIRST_OFFER_WAIT_MS = 3000;
 const LOW_BANDWIDTH_VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15, max: 15 } };
 
 // Decides from the getStats samples of one side (one every 2 s) when a weak
@@ -515,7 +517,7 @@ async function newPeer() {
   room.pc = pc;
   room.peerConnections += 1;
 
-  pc.onnegotiationneeded = async () => {
+  const offer = async () => {
     try {
       makingOffer = true;
       await pc.setLocalDescription();
@@ -525,6 +527,18 @@ async function newPeer() {
     } finally {
       makingOffer = false;
     }
+  };
+  pc.onnegotiationneeded = () => {
+    // The first negotiation is the doctor's: the polite patient answers his
+    // offer with its own tracks (addTrack's transceivers are reused) instead
+    // of colliding with it, and offers only if none comes.
+    if (room.polite && !pc.currentRemoteDescription) {
+      setTimeout(() => {
+        if (room.pc === pc && !pc.currentRemoteDescription && pc.signalingState === "stable") offer();
+      }, POLITE_FIRST_OFFER_WAIT_MS);
+      return;
+    }
+    offer();
   };
   pc.onicecandidate = ({ candidate }) => {
     send({ type: "signal", candidate: candidate ? candidate.toJSON() : null });

@@ -19,6 +19,7 @@ from apps.accounts.models import User
 from apps.clinics.models import Clinic
 from apps.consults.models import ChatMessage
 from apps.scheduling.models import Appointment
+from telemed.channel_layers import SOCKET_TIMEOUT_S, redis_channel_layer
 from tests.browser.consult_helpers import daphne_server, everyone_left, open_video_appointment, session_cookie
 from tests.consults.websocket_client import WebSocket
 from tests.services import redis_url
@@ -26,17 +27,17 @@ from tests.services import redis_url
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 WAIT_S = 10  # the longest a test waits for a message that must come
+IDLE_S = 12  # longer than the layer's blocking read plus redis-py's default timeout
 
 
 @pytest.fixture(scope="module")
 def servers(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[str, str]]:
-    """Two Daphne processes on one Redis (a key prefix of their own) and the
-    test database."""
+    """Two Daphne processes on one Redis (a key prefix of their own), with
+    the product's channel-layer configuration, and the test database."""
     layers = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url()], "prefix": f"test-cross-{uuid.uuid4().hex[:8]}"},
-        }
+        "default": redis_channel_layer(
+            url=redis_url(), max_connections=1000, capacity=1000, prefix=f"test-cross-{uuid.uuid4().hex[:8]}"
+        )
     }
     with ExitStack() as stack:
         a = stack.enter_context(daphne_server(django_db_blocker, CHANNEL_LAYERS=layers))
@@ -131,3 +132,38 @@ def test_it_relays_signals_and_chat_between_two_processes(
     assert everyone_left(appointment)
     stored = ChatMessage.objects.filter(consult__appointment=appointment).order_by("id")
     assert [(m.sender_id, m.body) for m in stored] == [(alice.pk, "Can you hear me?"), (bob.pk, "Yes, clearly")]
+
+
+def test_idle_sockets_stay_open_and_relay_afterwards(
+    servers: tuple[str, str], alice: User, bob: User, appointment: Appointment
+) -> None:
+    """A consult socket waits without a message for longer than the channel
+    layer's blocking read (5 s) and redis-py's default socket timeout (5 s):
+    with those defaults the server closed it (1011) after a few seconds."""
+    process_a, process_b = servers
+    alice_cookie, bob_cookie = session_cookie(alice), session_cookie(bob)
+    assert SOCKET_TIMEOUT_S > IDLE_S > 5 + 5
+
+    async def call() -> None:
+        patient = await RoomSocket.connect(process_a, appointment.pk, alice_cookie)
+        await patient.expect("welcome")
+        doctor = await RoomSocket.connect(process_b, appointment.pk, bob_cookie)
+        await doctor.expect("welcome")
+        await patient.expect("peer")
+        await doctor.send({"type": "start"})
+        await patient.expect("started")
+        await doctor.expect("started")
+        await asyncio.sleep(IDLE_S)  # a quiet consult: nobody sends anything
+        await patient.send({"type": "signal", "candidate": None})
+        relayed = await doctor.expect("signal")
+        assert (relayed["from"], relayed["candidate"]) == ("patient", None)
+        await doctor.send({"type": "chat", "body": "Still there?"})
+        assert (await patient.expect("chat"))["body"] == "Still there?"
+        assert not [
+            m for m in patient.seen + doctor.seen if m["type"] in {"error", "peer"} and m.get("event") != "joined"
+        ]
+        await doctor.websocket.close()
+        await patient.websocket.close()
+
+    asyncio.run(call())
+    assert everyone_left(appointment)
