@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -262,9 +263,9 @@ def kept_uploads() -> list[Path]:
 
 
 @pytest.fixture(autouse=True)
-def _no_kept_uploads() -> None:
-    for path in kept_uploads():
-        path.unlink()
+def _own_var_dir(settings: Any, tmp_path: Path) -> None:
+    """Kept uploads go to this test's own directory."""
+    settings.VAR_DIR = tmp_path
 
 
 def test_the_template_is_a_download_with_the_users_glucose_unit(login: Login, alice: User) -> None:
