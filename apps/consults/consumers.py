@@ -114,7 +114,63 @@ def _chat_after(query_string: bytes) -> int | None:
     return None
 
 
-class ConsultConsumer(AsyncJsonWebsocketConsumer):
+class GuardedJsonConsumer(AsyncJsonWebsocketConsumer):
+    """What both consult sockets do with a client's frames: the rate limit
+    (flooding closes the socket), the size limit, JSON and type checks, and
+    a refusal answered with a translated ``error`` message, never a crash.
+    Subclasses set ``bucket`` and ``language`` on connect and act on a
+    decoded message in ``handle``."""
+
+    closing = False
+    refused_in_a_row = 0
+    bucket: TokenBucket
+    language: str
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if self.closing:
+            return
+        if not self.bucket.take():
+            await self._refuse_flood()
+            return
+        self.refused_in_a_row = 0
+        try:
+            if text_data is None:
+                raise ProtocolError("bad_message")
+            if len(text_data) * 4 > settings.CONSULT_WS_MAX_MESSAGE_BYTES and (
+                len(text_data.encode("utf-8")) > settings.CONSULT_WS_MAX_MESSAGE_BYTES
+            ):
+                raise ProtocolError("too_big")
+            await self.handle(protocol.decode(text_data))
+        except Refusal as refusal:
+            await self._error(refusal)
+        except Exception:
+            logger.exception("%s: a message failed", self.describe())
+            await self._error(ProtocolError("server_error"))
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The socket, for the log (no health data)."""
+        raise NotImplementedError
+
+    async def _refuse_flood(self) -> None:
+        self.refused_in_a_row += 1
+        if self.refused_in_a_row == 1:
+            await self._error(ProtocolError("rate_limited"))
+        if self.refused_in_a_row >= settings.CONSULT_WS_RATE_BURST:
+            await self._close(protocol.CLOSE_FLOODING)
+
+    async def _error(self, refusal: Refusal) -> None:
+        with translation.override(self.language):
+            await self.send_json({"type": "error", "code": refusal.code, "message": refusal.message})
+
+    async def _close(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)
+
+
+class ConsultConsumer(GuardedJsonConsumer):
     user: User
     consult: Consult
     role: str
@@ -181,34 +237,11 @@ class ConsultConsumer(AsyncJsonWebsocketConsumer):
 
     # --- From the client ---------------------------------------------------------------
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        if self.closing:
-            return
-        if not self.bucket.take():
-            await self._refuse_flood()
-            return
-        self.refused_in_a_row = 0
-        try:
-            if text_data is None:
-                raise ProtocolError("bad_message")
-            if len(text_data) * 4 > settings.CONSULT_WS_MAX_MESSAGE_BYTES and (
-                len(text_data.encode("utf-8")) > settings.CONSULT_WS_MAX_MESSAGE_BYTES
-            ):
-                raise ProtocolError("too_big")
-            message = protocol.decode(text_data)
-            await getattr(self, f"_on_{message['type']}")(message)
-        except Refusal as refusal:
-            await self._error(refusal)
-        except Exception:
-            logger.exception("consult socket of appointment %s: a message failed", self.consult.appointment_id)
-            await self._error(ProtocolError("server_error"))
+    async def handle(self, message: dict[str, Any]) -> None:
+        await getattr(self, f"_on_{message['type']}")(message)
 
-    async def _refuse_flood(self) -> None:
-        self.refused_in_a_row += 1
-        if self.refused_in_a_row == 1:
-            await self._error(ProtocolError("rate_limited"))
-        if self.refused_in_a_row >= settings.CONSULT_WS_RATE_BURST:
-            await self._close(protocol.CLOSE_FLOODING)
+    def describe(self) -> str:
+        return f"consult socket of appointment {self.consult.appointment_id}"
 
     async def _on_signal(self, message: dict[str, Any]) -> None:
         payload = protocol.signal_payload(message)
@@ -294,14 +327,6 @@ class ConsultConsumer(AsyncJsonWebsocketConsumer):
         self.state = state["consult"]["state"]
         await self.send_json(state)
 
-    async def _error(self, refusal: Refusal) -> None:
-        with translation.override(self.language):
-            await self.send_json({"type": "error", "code": refusal.code, "message": refusal.message})
-
-    async def _close(self, code: int) -> None:
-        self.closing = True
-        await self.close(code=code)
-
     async def _keep_presence(self) -> None:
         while True:
             await asyncio.sleep(settings.CONSULT_PRESENCE_REFRESH_S)
@@ -372,7 +397,7 @@ def _fingerprint(entries: Any) -> dict[int, tuple[Any, ...]]:
     return {e["appointment_id"]: (e["name"], e["since"], e["state"], repr(e["check"])) for e in entries}
 
 
-class WaitingRoomConsumer(AsyncJsonWebsocketConsumer):
+class WaitingRoomConsumer(GuardedJsonConsumer):
     """``/ws/consults/waiting/``: the signed-in doctor's patients in a consult
     room, live. On connect (and on ``sync``) the whole list; then each change
     as it happens; and every CONSULT_PRESENCE_REFRESH_S the list again if it
@@ -423,39 +448,17 @@ class WaitingRoomConsumer(AsyncJsonWebsocketConsumer):
         for group in self.my_groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        if self.closing:
+    async def handle(self, message: dict[str, Any]) -> None:
+        if message["type"] != "sync":
+            raise ProtocolError("unknown_type")
+        patients = await database_sync_to_async(_watched_now)(user_id=self.user.pk, now=timezone.now())
+        if patients is None:
+            await self._close(CLOSE_NOT_A_DOCTOR)
             return
-        if not self.bucket.take():
-            await self._refuse_flood()
-            return
-        self.refused_in_a_row = 0
-        try:
-            if text_data is None:
-                raise ProtocolError("bad_message")
-            if len(text_data) * 4 > settings.CONSULT_WS_MAX_MESSAGE_BYTES and (
-                len(text_data.encode("utf-8")) > settings.CONSULT_WS_MAX_MESSAGE_BYTES
-            ):
-                raise ProtocolError("too_big")
-            if protocol.decode(text_data)["type"] != "sync":
-                raise ProtocolError("unknown_type")
-            patients = await database_sync_to_async(_watched_now)(user_id=self.user.pk, now=timezone.now())
-            if patients is None:
-                await self._close(CLOSE_NOT_A_DOCTOR)
-                return
-            await self._send_list(patients)
-        except Refusal as refusal:
-            await self._error(refusal)
-        except Exception:
-            logger.exception("waiting-room socket of doctor %s: a message failed", self.user.pk)
-            await self._error(ProtocolError("server_error"))
+        await self._send_list(patients)
 
-    async def _refuse_flood(self) -> None:
-        self.refused_in_a_row += 1
-        if self.refused_in_a_row == 1:
-            await self._error(ProtocolError("rate_limited"))
-        if self.refused_in_a_row >= settings.CONSULT_WS_RATE_BURST:
-            await self._close(protocol.CLOSE_FLOODING)
+    def describe(self) -> str:
+        return f"waiting-room socket of doctor {self.user.pk}"
 
     # --- From the layer --------------------------------------------------------------------
 
@@ -495,11 +498,3 @@ class WaitingRoomConsumer(AsyncJsonWebsocketConsumer):
                 return
             if _fingerprint(patients) != _fingerprint(self.shown.values()):
                 await self._send_list(patients)
-
-    async def _error(self, refusal: Refusal) -> None:
-        with translation.override(self.language):
-            await self.send_json({"type": "error", "code": refusal.code, "message": refusal.message})
-
-    async def _close(self, code: int) -> None:
-        self.closing = True
-        await self.close(code=code)
