@@ -54,9 +54,13 @@ QUALITY_WORDS = {
 
 
 def _rhythm(af: dict[str, Any] | None) -> RhythmScreen:
-    method = _(
-        "Method: RR-interval irregularity (Dash et al., 2009: normalised RMSSD, Shannon entropy and "
-        "turning-point ratio over 128-beat segments)."
+    method = (
+        _(
+            "Method: RR-interval irregularity (Dash et al., 2009: normalised RMSSD, Shannon entropy and "
+            "turning-point ratio over 128-beat segments; published per segment: sensitivity 94.4 %%, "
+            "specificity 95.1 %% on the MIT-BIH Atrial Fibrillation Database)."
+        )
+        % {}
     )
     if not af or af.get("irregular") is None:
         return RhythmScreen(
@@ -66,7 +70,7 @@ def _rhythm(af: dict[str, Any] | None) -> RhythmScreen:
     if af.get("assessment") == "short":
         caveat = _("Fewer than 128 beats: the whole recording was judged as one short segment, which is less reliable.")
     if af["irregular"]:
-        text = _("Irregular RR intervals: possible atrial fibrillation.")
+        text = _("Irregular RR intervals: possible atrial fibrillation. Please review the tracing.")
         if af.get("segments", 0) > 1:
             text += " " + _("%(flagged)s of %(segments)s segments irregular.") % {
                 "flagged": af.get("segments_flagged", 0),

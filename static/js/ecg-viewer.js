@@ -403,6 +403,7 @@ function startViewer(root) {
   const zoomBy = (direction) => {
     const centre = state.t0 + visibleS() / 2;
     state.zoom = Math.max(0, Math.min(ZOOMS.length - 1, state.zoom + direction));
+    zoomLabel.textContent = `×${ZOOMS[state.zoom]}`;
     moveTo(centre - visibleS() / 2);
   };
 

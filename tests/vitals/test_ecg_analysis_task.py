@@ -150,7 +150,7 @@ def test_a_file_only_decoding_refuses_fails_with_its_reason_and_is_not_kept(alic
     )
     recording = _analysed(alice, truncated, name="100.zip")
     assert recording.status == EcgStatus.FAILED
-    assert recording.failure_code  # the parser's own code
+    assert recording.failure_code == "wfdb_truncated"  # the parser's own code
     assert set(recording.failure_messages) == {"en", "zh-hans"}
     assert recording.failure_message == recording.failure_messages["en"]
     with translation.override("zh-hans"):
