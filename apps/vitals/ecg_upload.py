@@ -35,11 +35,16 @@ def ecg_format_detect(data: bytes, *, limits: EcgLimits = DEFAULT_LIMITS) -> str
             _("The file is larger than %(limit)s MB."),
             limit=f"{limits.max_file_bytes / 1024 / 1024:g}",
         )
-    if data.startswith(ecg_formats.ZIP_MAGIC):
-        return _zip_check(data, limits)
-    if data.startswith(ecg_formats.EDF_MAGIC) and len(data) >= 256:
-        return _edf_check(data)
-    return _text_check(data, limits)
+    try:
+        if data.startswith(ecg_formats.ZIP_MAGIC):
+            return _zip_check(data, limits)
+        if data.startswith(ecg_formats.EDF_MAGIC) and len(data) >= 256:
+            return _edf_check(data)
+        return _text_check(data, limits)
+    except EcgFileError:
+        raise
+    except Exception as error:  # hostile input is a refused file, never a crash
+        raise EcgFileError("unreadable", _("The file could not be read as an ECG.")) from error
 
 
 def _zip_check(data: bytes, limits: EcgLimits) -> str:
