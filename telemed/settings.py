@@ -226,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.scheduling.tasks.appointment_notices_send_late_task",
         "schedule": float(NOTIFICATIONS_SCAN_INTERVAL_S),
     },
+    # ECG analyses whose broker message or worker was lost.
+    "ecg-recordings-resume": {"task": "apps.vitals.tasks.ecg_recordings_resume_task", "schedule": 300.0},
 }
 
 # --- Consults ---------------------------------------------------------------------
@@ -405,6 +407,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": VAR_DIR / "private"}},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Uploads larger than the memory limit wait here while they are read (ECG
+# files are health data: not the system's shared temporary directory).
+FILE_UPLOAD_TEMP_DIR = VAR_DIR / "uploads"
+FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
 WHITENOISE_MAX_AGE = 3600
 
 # --- Security headers -----------------------------------------------------
