@@ -40,8 +40,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,13 +62,11 @@ from bench.notifications import (
 from bench.server import (
     LOG_TAIL_CHARS,
     PROJECT_DIR,
+    daphne_process,
     embedded_environment,
-    free_local_port,
     manage_py_run,
     outcome_measure,
     process_cpu_seconds,
-    server_stop,
-    server_wait_until_ready,
 )
 from bench.slots import utc_now_text
 
@@ -406,35 +404,6 @@ def bare_api_factories(*, tokens: list[list[str]]) -> list[RequestFactory]:
 # --- The run ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RunningDaphne:
-    base_url: str
-    pid: int
-
-
-@contextmanager
-def daphne(*, environment: dict[str, str], directory: Path) -> Iterator[RunningDaphne]:
-    port = free_local_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log_path = directory / "daphne.log"
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "telemed.asgi:application"]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        server_wait_until_ready(process=process, base_url=base_url, log_path=log_path)
-        yield RunningDaphne(base_url=base_url, pid=process.pid)
-    finally:
-        server_stop(process)
-
-
 def _count(connection: psycopg.Connection[Any], query: str, *parameters: Any) -> int:
     row = connection.execute(query, parameters).fetchone()
     return int(row[0]) if row else 0
@@ -510,7 +479,7 @@ def _booking_measure(plan: BookingPlan, result: BookingResult) -> None:
         result.pairs, result.slot_pool = int(seeded["pairs"]), int(seeded["free_slots"])
         if result.slot_pool == 0:
             raise RuntimeError("the seed left no free slot to book")
-        server = stack.enter_context(daphne(environment=environment, directory=directory))
+        server = stack.enter_context(daphne_process(environment=environment, log_path=directory / "daphne.log"))
         result.setup_s = time.monotonic() - started
         with psycopg.connect(database_url, autocommit=True) as connection:
             before = _count(connection, "SELECT count(*) FROM scheduling_appointment")

@@ -116,6 +116,37 @@ def server_stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=SERVER_STOP_TIMEOUT_S)
 
 
+@dataclass(frozen=True)
+class RunningDaphne:
+    base_url: str
+    pid: int
+
+
+@contextmanager
+def daphne_process(*, environment: dict[str, str], log_path: Path) -> Iterator[RunningDaphne]:
+    """One Daphne process serving ``telemed.asgi`` on a free local port with
+    ``environment`` (the benchmark's settings), its output in ``log_path``;
+    stopped on exit."""
+    port = free_local_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "telemed.asgi:application"]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        server_wait_until_ready(process=process, base_url=base_url, log_path=log_path)
+        yield RunningDaphne(base_url=base_url, pid=process.pid)
+    finally:
+        server_stop(process)
+
+
 @contextmanager
 def embedded_server(*, log: bool = True) -> Iterator[RunningServer]:
     """Migrate, seed and collect static files into a fresh directory, start

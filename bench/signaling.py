@@ -48,8 +48,8 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,13 +62,12 @@ from bench.notifications import REDIS_URL, bench_database, bench_redis
 from bench.server import (
     LOG_TAIL_CHARS,
     PROJECT_DIR,
+    RunningDaphne,
+    daphne_process,
     embedded_environment,
-    free_local_port,
     manage_py_run,
     outcome_measure,
     process_cpu_seconds,
-    server_stop,
-    server_wait_until_ready,
 )
 from bench.slots import postgres_missing, utc_now_text
 from tests.consults.websocket_client import WebSocket, WebSocketClosed
@@ -535,34 +534,6 @@ def vm_rss_kib(pid: int) -> int | None:
 
 
 # --- A set-up ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunningDaphne:
-    base_url: str
-    pid: int
-
-
-@contextmanager
-def daphne_process(*, environment: dict[str, str], log_path: Path) -> Iterator[RunningDaphne]:
-    port = free_local_port()
-    base_url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "telemed.asgi:application"]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        server_wait_until_ready(process=process, base_url=base_url, log_path=log_path)
-        yield RunningDaphne(base_url=base_url, pid=process.pid)
-    finally:
-        server_stop(process)
 
 
 def participants_for(
