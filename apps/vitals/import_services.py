@@ -1,5 +1,6 @@
 """Importing a readings CSV: the preview (every row checked as
-``reading_record`` would check it, nothing written) and the import itself,
+``reading_record`` would check it, by ``readings_check_many``, nothing
+written) and the import itself,
 all or nothing through ``readings_record_many`` (source ``csv``; audited and
 alerting like any other reading). Between the two the upload waits in a
 private file under ``TELEMED_VAR_DIR`` named by a signed token, deleted
@@ -21,25 +22,23 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.vitals.csv_import import CsvParsed, CsvRow, RowError, field_column
 from apps.vitals.kinds import kind_get
-from apps.vitals.models import Reading, Source
+from apps.vitals.models import Source
 from apps.vitals.services import (
     BatchRefused,
     ReadingInput,
     ReadingRefused,
-    _prepare,  # every check reading_record makes before writing; no public twin yet
+    readings_check_many,
     readings_record_many,
 )
 
 UPLOAD_MAX_AGE_S = 3600
 _SALT = "vitals.csv-import"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{20,40}$")
-_HASH_CHUNK = 500  # content hashes per query (SQLite's parameter limit)
 
 
 class ImportRefused(Exception):
@@ -113,48 +112,31 @@ def _sorted(errors: list[RowError]) -> list[RowError]:
     return sorted(errors, key=lambda error: error.row)
 
 
-def _stored_hashes(*, patient: User, hashes: list[str]) -> set[str]:
-    stored: set[str] = set()
-    for start in range(0, len(hashes), _HASH_CHUNK):
-        chunk = hashes[start : start + _HASH_CHUNK]
-        stored.update(
-            Reading.objects.filter(patient=patient, content_hash__in=chunk).values_list("content_hash", flat=True)
-        )
-    return stored
-
-
 def readings_import_preview(
     *, by: User, patient: User, parsed: CsvParsed, now: datetime | None = None
 ) -> ImportPreview:
     """Check every readable row as ``reading_record`` would (plausibility,
     time, consent) and find the duplicates, stored before or repeated in
     the file. Writes nothing (but the audit of a refused access)."""
-    now = now or timezone.now()
     errors = list(parsed.errors)
-    first_row_of: dict[str, int] = {}
+    try:
+        checks = readings_check_many(by=by, items=[_item(patient=patient, row=row) for row in parsed.rows], now=now)
+    except ReadingRefused as refused:  # not_found, no_consent
+        raise ImportRefused(refused.code, refused.message) from None
     duplicates: list[Duplicate] = []
-    hashed: list[tuple[CsvRow, str]] = []
-    for row in parsed.rows:
-        try:
-            prepared = _prepare(by=by, item=_item(patient=patient, row=row), now=now)
-        except ReadingRefused as refused:
-            if refused.code in {"not_found", "no_consent"}:
-                raise ImportRefused(refused.code, refused.message) from None
-            errors.extend(_row_errors(row, refused.errors))
-            continue
-        if prepared.content_hash in first_row_of:
-            duplicates.append(Duplicate(row=row.row, first_row=first_row_of[prepared.content_hash]))
-            continue
-        first_row_of[prepared.content_hash] = row.row
-        hashed.append((row, prepared.content_hash))
-    stored = _stored_hashes(patient=patient, hashes=[content_hash for _row, content_hash in hashed])
-    duplicates.extend(Duplicate(row=row.row, first_row=None) for row, content_hash in hashed if content_hash in stored)
+    for row, check in zip(parsed.rows, checks, strict=True):
+        if check.errors:
+            errors.extend(_row_errors(row, check.errors))
+        elif check.repeats is not None:
+            duplicates.append(Duplicate(row=row.row, first_row=parsed.rows[check.repeats].row))
+        elif check.stored is not None:
+            duplicates.append(Duplicate(row=row.row, first_row=None))
     counts = Counter(row.kind for row in parsed.rows)
     return ImportPreview(
         total=parsed.total,
         rows=parsed.rows,
         errors=_sorted(errors),
-        new=sum(1 for _row, content_hash in hashed if content_hash not in stored),
+        new=sum(1 for check in checks if check.is_new),
         duplicates=sorted(duplicates, key=lambda duplicate: duplicate.row),
         kinds=[(str(kind_get(code).label), count) for code, count in counts.most_common()],
     )

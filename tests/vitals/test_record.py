@@ -9,14 +9,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
 from apps.accounts.services import consent_withdraw
 from apps.audit.models import AuditEvent
+from apps.audit.selectors import audit_chain_verify
 from apps.clinics.models import Clinic
 from apps.notifications.models import Notification
 from apps.scheduling.models import Appointment, AppointmentStatus
+from apps.vitals import services
 from apps.vitals.models import Alert, Reading
 from apps.vitals.selectors import readings_for_user
 from apps.vitals.services import (
@@ -25,6 +29,8 @@ from apps.vitals.services import (
     ReadingRefused,
     TargetRefused,
     patient_target_set,
+    reading_record,
+    readings_check_many,
     readings_record_many,
 )
 from tests.factories import ClinicFactory, make_clinic_admin
@@ -248,3 +254,157 @@ def test_period_filters(alice: User) -> None:
     record(alice, measured_at=NOW - timedelta(days=2))
     assert readings_for_user(user=alice, patient_id=alice.pk, since=NOW - timedelta(days=30)).count() == 1
     assert readings_for_user(user=alice, patient_id=alice.pk, until=NOW - timedelta(days=30)).count() == 1
+
+
+# --- Batches ------------------------------------------------------------------
+
+
+def _batch(patient: User, size: int, *, start_min: int = 0) -> list[ReadingInput]:
+    """``size`` readings of every sort a batch can hold: normal, critical and
+    urgent ones (alerts), glucose in mg/dL, heights and weights (BMI), each
+    a minute apart from ``start_min`` minutes ago backwards."""
+    sorts: list[tuple[str, dict[str, Any], str, str]] = [
+        ("blood_pressure", BP, "", ""),
+        ("blood_pressure", CRISIS, "", ""),
+        ("spo2", {"spo2": 91}, "", ""),
+        ("glucose", {"glucose": "126"}, "fasting", "mg/dL"),
+        ("height", {"height": 170}, "", ""),
+        ("weight", {"weight": "72.5"}, "", ""),
+    ]
+    items = []
+    for n in range(size):
+        kind, values, context, unit = sorts[n % len(sorts)]
+        items.append(
+            ReadingInput(
+                patient=patient,
+                kind=kind,
+                values=values,
+                measured_at=NOW - timedelta(minutes=start_min + n + 1),
+                source="csv",
+                context=context,
+                unit=unit,
+            )
+        )
+    return items
+
+
+@pytest.mark.usefixtures("appointment")
+def test_it_records_a_batch_in_as_many_queries_whatever_its_size(alice: User, bob: User) -> None:
+    bob.phone = "+8613900000002"
+    bob.save()
+    counts = []
+    for size, start_min in ((10, 0), (200, 100)):
+        stored_before = record(
+            alice, kind="spo2", values={"spo2": 97}, measured_at=NOW - timedelta(days=3, minutes=size)
+        )
+        items = _batch(alice, size, start_min=start_min)
+        again = ReadingInput(
+            patient=alice,
+            kind="spo2",
+            values={"spo2": 97},
+            measured_at=stored_before.reading.measured_at,
+            source="csv",
+        )
+        items += [items[0], again]  # repeated in the batch, and stored before
+        with CaptureQueriesContext(connection) as queries:
+            recorded = readings_record_many(by=alice, items=items)
+        assert sum(one.created for one in recorded) == size
+        assert recorded[-2].reading.pk == recorded[0].reading.pk and not recorded[-2].created
+        assert recorded[-1].reading.pk == stored_before.reading.pk and not recorded[-1].created
+        assert sum(one.alert is not None for one in recorded) == len([i for i in range(size) if i % 6 in (1, 2)])
+        statements = [query["sql"] for query in queries.captured_queries]
+        counts.append((len(statements), sum(not sql.startswith("INSERT") for sql in statements)))
+    (few, few_lookups), (more, more_lookups) = counts
+    assert few_lookups == more_lookups  # access, consent, duplicates, targets, height, doctors… once a batch
+    if connection.vendor == "postgresql":
+        assert few == more
+    else:  # SQLite inserts in chunks of its 999 parameters: 200 readings take 3 inserts, their 267 events 5
+        assert more - few <= 12
+    assert few <= 25
+    assert Reading.objects.count() == 2 + 10 + 200
+    assert Alert.objects.count() == 4 + 67
+    assert _audits("create", "reading") == 2 + 10 + 200
+    assert _audits("create", "alert") == 4 + 67
+    # Each alert tells Bob in the app, and by SMS too when critical (2 + 34 of them).
+    sent = Notification.objects.filter(recipient=bob, category="readings_alert")
+    assert sent.filter(channel="in_app").count() == 4 + 67
+    assert sent.filter(channel="sms").count() == 2 + 34
+
+
+def test_a_batch_is_audited_per_reading_and_the_chain_holds(alice: User, bob: User, appointment: Appointment) -> None:
+    record(alice)  # an event before the batch's
+    recorded = readings_record_many(by=bob, items=_batch(alice, 12, start_min=20))
+    events = AuditEvent.objects.filter(actor=bob, action="create").order_by("id")
+    readings = [str(one.reading.pk) for one in recorded]
+    alerts = [str(one.alert.pk) for one in recorded if one.alert is not None]
+    assert [e.object_id for e in events if e.object_type == "reading"] == readings
+    assert [e.object_id for e in events if e.object_type == "alert"] == alerts
+    assert {(e.patient_id, e.role, e.outcome) for e in events} == {(alice.pk, "doctor", "success")}
+    assert list(audit_chain_verify()) == []
+
+
+def test_a_weight_in_a_batch_gets_its_bmi_from_a_height_before_it(alice: User) -> None:
+    record(alice, kind="height", values={"height": 160}, measured_at=NOW - timedelta(days=90))
+
+    def item(kind: str, value: str, days: int) -> ReadingInput:
+        return ReadingInput(
+            patient=alice, kind=kind, values={kind: value}, measured_at=NOW - timedelta(days=days), source="csv"
+        )
+
+    recorded = readings_record_many(
+        by=alice,
+        items=[
+            item("weight", "70", 40),  # the stored height: 160 cm
+            item("height", "175", 30),  # later than the stored one: it counts from here on
+            item("weight", "70", 20),
+            item("height", "150", 100),  # older than the latest: it does not
+            item("weight", "70", 10),
+        ],
+    )
+    assert [one.reading.values.get("bmi") for one in recorded] == [27.3, None, 22.9, None, 22.9]
+
+
+def test_a_batch_refused_for_one_patient_stores_nothing_for_anyone(alice: User, bob: User, mallory: User) -> None:
+    items = [*_batch(alice, 3), *_batch(mallory, 2)]
+    with pytest.raises(ReadingRefused) as refused:
+        readings_record_many(by=alice, items=items)
+    assert refused.value.code == "not_found"
+    assert Reading.objects.count() == 0
+    assert AuditEvent.objects.filter(action="access_denied", actor=alice, object_id=str(mallory.pk)).count() == 1
+
+
+def test_checking_a_batch_writes_nothing_and_finds_the_duplicates(alice: User, appointment: Appointment) -> None:
+    stored = record(alice).reading
+    same = ReadingInput(patient=alice, kind="blood_pressure", values=BP, measured_at=stored.measured_at, source="csv")
+    bad = ReadingInput(patient=alice, kind="spo2", values={"spo2": 120}, measured_at=NOW, source="csv")
+    new = _batch(alice, 2, start_min=30)
+    checks = readings_check_many(by=alice, items=[new[0], same, bad, new[1], same, new[0]])
+    assert [check.is_new for check in checks] == [True, False, False, True, False, False]
+    assert checks[1].stored == stored and checks[4].repeats == 1 and checks[5].repeats == 0
+    assert list(checks[2].errors) == ["spo2"] and not checks[2].content_hash
+    assert Reading.objects.count() == 1 and Alert.objects.count() == 0
+    assert _audits("create", "reading") == 1
+
+
+def test_a_reading_stored_meanwhile_by_another_request_is_not_stored_twice(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the batch's duplicate lookup and its insert, a concurrent
+    request stores one of its readings: the insert is retried without it."""
+    checked = services.readings_check_many
+    raced: list[bool] = []
+
+    def check_then_race(**arguments: Any) -> Any:
+        checks = checked(**arguments)
+        if not raced:
+            raced.append(True)
+            reading_record(patient=alice, by=alice, kind="spo2", values={"spo2": 97}, measured_at=NOW, source="api")
+        return checks
+
+    monkeypatch.setattr(services, "readings_check_many", check_then_race)
+    first = ReadingInput(patient=alice, kind="spo2", values={"spo2": 97}, measured_at=NOW, source="api")
+    other = ReadingInput(patient=alice, kind="spo2", values={"spo2": 96}, measured_at=NOW, source="api")
+    recorded = readings_record_many(by=alice, items=[first, other])
+    assert [one.created for one in recorded] == [False, True]
+    assert Reading.objects.count() == 2
+    assert _audits("create", "reading") == 2
