@@ -418,7 +418,7 @@ def booking_markdown(result: BookingResult) -> str:
         "lookup, the same `last_used_at` rule), `IsAuthenticated`, the user throttle in Redis, JSON parsing and "
         "a serializer's validation, a JSON answer. What the booking costs beyond it is the booking's own work: "
         "the patient check, the doctor and clinic, `appointment_book`'s checks, the insert under the exclusion "
-        "constraints, the outbox rows of its notices and the audit event.",
+        "constraints, the audit event and the broker message that has a worker write its notices.",
         f"- `POST {BARE_PATH}` (**bare insert, plain view**): a plain Django view (`json.loads`, no "
         "authentication, no throttle, no DRF), the cheapest useful write through the server and its middleware; "
         "shown as a second reference.",
