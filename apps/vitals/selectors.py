@@ -5,7 +5,6 @@ and into the audit log, and what the caller may not see is "not found"."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -115,20 +114,6 @@ def reading_targets(*, patient: User, kind: str) -> list[Target]:
     no access check: called by services that already made one)."""
     rows = PatientTarget.objects.filter(patient=patient, kind=kind)
     return [Target(field=row.field, low=row.low, high=row.high) for row in rows]
-
-
-def latest_height_cm(*, patient: User) -> Decimal | None:
-    """For the BMI: the profile's height when it has one, else the latest height reading."""
-    profile_height = getattr(getattr(patient, "patient_profile", None), "height_cm", None)
-    if profile_height:
-        return Decimal(str(profile_height))
-    value = (
-        Reading.objects.filter(patient=patient, kind="height")
-        .order_by("-measured_at", "-id")
-        .values_list("values", flat=True)
-        .first()
-    )
-    return Decimal(str(value["height"])) if value else None
 
 
 def bp_guideline_for(*, patient: User) -> str:

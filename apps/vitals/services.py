@@ -32,8 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts.models import User
 from apps.accounts.selectors import consent_is_current, patient_can_be_seen_by
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
-from apps.audit.services_many import AuditEntry, audit_record_many
+from apps.audit.services import AuditEntry, audit_record, audit_record_many
 from apps.notifications.models import Category, Channel
 from apps.notifications.services import OutgoingMessage, notifications_send_many
 from apps.vitals.flags import ALERTING, Severity, Target, category_label, flag_reading

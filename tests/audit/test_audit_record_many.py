@@ -11,8 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_verify
-from apps.audit.services import audit_record
-from apps.audit.services_many import AuditEntry, audit_record_many
+from apps.audit.services import AuditEntry, audit_record, audit_record_many
 
 pytestmark = pytest.mark.sqlite
 
