@@ -36,7 +36,7 @@ def stored_files(location: Path) -> list[Path]:
 
 
 def record_100_zip() -> bytes:
-    """MIT-BIH record 100's .hea and .dat (../shared/data/ecg/mitdb/), zipped."""
+    """MIT-BIH record 100's .hea and .dat (apps/vitals/ecg/samples/mitdb/), zipped."""
     return records.wfdb_zip()
 
 

@@ -1,5 +1,5 @@
-"""MIT-BIH record 100 (../shared/data/ecg/mitdb/, ODC-By: Moody & Mark 2001,
-Goldberger et al. 2000) and the same recording written in the other
+"""MIT-BIH record 100 (apps/vitals/ecg/samples/mitdb/, ODC-By: Moody & Mark
+2001, Goldberger et al. 2000) and the same recording written in the other
 formats we read: an Apple Watch Health-export CSV (512 Hz, µV), EDF and a
 WFDB zip. Used by the tests and by bench/ecg.py."""
 
@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 REPO = Path(__file__).resolve().parents[3]
-MITDB = Path(os.environ.get("TELEMED_ECG_DATA", REPO.parent / "shared" / "data" / "ecg" / "mitdb"))
+MITDB = Path(os.environ.get("TELEMED_ECG_DATA", REPO / "apps" / "vitals" / "ecg" / "samples" / "mitdb"))
 RECORD = "100"
 # Annotation symbols that are beats (the WFDB tools' beat codes); '+' and
 # other rhythm or comment marks are not.
