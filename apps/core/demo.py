@@ -59,3 +59,25 @@ SOON_PATIENT = "zhang.wei@example.org"
 SOON_DOCTOR = "doctor.wang@example.org"
 SOON_REASON = "Demo: a video consult you can join now"
 SOON_STARTS_IN_MINUTES = 5
+
+# Months of home readings (seed_demo writes them through the vitals services,
+# as entered by the patient; the same seed gives the same values):
+# 张伟's blood pressure rises over the period (morning and evening) with a
+# weekly weight; 李娜's glucose (fasting and after dinner) has a few low
+# episodes, one below 3.0 mmol/L (level 2: an alert for her doctor, 李秀英,
+# who saw her last month); Mary Brown has a few normal readings.
+READINGS_DAYS = 120
+READINGS_SEED = 2026
+BP_PATIENT = "zhang.wei@example.org"
+BP_START_MMHG = (128, 82)  # systolic, diastolic at the start of the period
+BP_END_MMHG = (152, 96)  # ... and at its end
+GLUCOSE_PATIENT = "li.na@example.org"
+GLUCOSE_DOCTOR = "doctor.li@example.org"
+# Days before today of 李娜's low episodes (mmol/L, before breakfast).
+GLUCOSE_LOWS = {97: "3.6", 71: "3.7", 44: "2.8", 23: "3.5", 9: "3.8"}
+NORMAL_PATIENT = "mary.brown@example.org"
+# The demo ECG: MIT-BIH record 100 (the app's sample), uploaded for 张伟 as
+# a WFDB zip and analysed by seed_demo itself.
+ECG_PATIENT = "zhang.wei@example.org"
+ECG_RECORD = "100"
+ECG_FILE_NAME = "mitdb-100.zip"

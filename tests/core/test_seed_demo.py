@@ -58,3 +58,55 @@ def test_it_gives_every_doctor_hours_and_the_demo_patient_a_consult_soon(db: Non
     assert timezone.now() < fresh.starts_at <= timezone.now() + timedelta(minutes=10)
     call_command("seed_demo")  # still idempotent
     assert Appointment.objects.filter(reason=demo.SOON_REASON, status="booked").count() == 1
+
+
+def test_it_gives_the_demo_patients_months_of_readings_and_an_analysed_ecg(db: None) -> None:
+    from statistics import mean
+
+    from apps.vitals.models import Alert, EcgRecording, EcgStatus, Reading
+
+    call_command("seed_demo")
+    zhang = User.objects.get(email=demo.BP_PATIENT)
+    pressures = list(Reading.objects.filter(patient=zhang, kind="blood_pressure").order_by("measured_at"))
+    assert len(pressures) == 2 * demo.READINGS_DAYS
+    assert {reading.source for reading in pressures} == {"manual"}
+    first_weeks, last_weeks = pressures[:28], pressures[-28:]
+    assert 124 <= mean(r.values["systolic"] for r in first_weeks) <= 134
+    assert 147 <= mean(r.values["systolic"] for r in last_weeks) <= 157
+    assert mean(r.values["diastolic"] for r in last_weeks) - mean(r.values["diastolic"] for r in first_weeks) >= 10
+    assert Reading.objects.filter(patient=zhang, kind="weight").count() >= 15
+    assert (pressures[-1].measured_at - pressures[0].measured_at).days >= demo.READINGS_DAYS - 2
+
+    li_na = User.objects.get(email=demo.GLUCOSE_PATIENT)
+    glucose = Reading.objects.filter(patient=li_na, kind="glucose")
+    assert glucose.count() >= demo.READINGS_DAYS
+    lows = [r for r in glucose if r.values["glucose"] < 3.9]
+    assert len(lows) == len(demo.GLUCOSE_LOWS)
+    assert any(r.values["glucose"] < 3.0 for r in lows)
+    alert = Alert.objects.get(patient=li_na)
+    assert alert.severity == "critical"
+    doctor = User.objects.get(email=demo.GLUCOSE_DOCTOR)
+    assert doctor.notifications.filter(category="readings_alert").exists()
+    assert not Alert.objects.exclude(patient=li_na).exists()  # 张伟's rising BP needs attention, not an alert
+
+    mary = User.objects.get(email=demo.NORMAL_PATIENT)
+    assert set(Reading.objects.filter(patient=mary).values_list("severity", flat=True)) == {"normal"}
+
+    ecg = EcgRecording.objects.get(patient=zhang)
+    assert ecg.status == EcgStatus.DONE
+    assert ecg.file_format == "wfdb"
+    assert 70 <= ecg.summary["heart_rate"]["mean_bpm"] <= 80
+    assert ecg.summary["beat_count"] > 2200
+
+
+@pytest.mark.sqlite
+def test_running_it_again_adds_no_readings_or_ecg(db: None) -> None:
+    from apps.vitals.models import Alert, EcgRecording, Reading
+
+    call_command("seed_demo", "--if-empty")
+    counts = (Reading.objects.count(), Alert.objects.count(), EcgRecording.objects.count())
+    assert counts[0] > 400
+    assert counts[2] == 1
+    call_command("seed_demo", "--if-empty")
+    call_command("seed_demo")
+    assert (Reading.objects.count(), Alert.objects.count(), EcgRecording.objects.count()) == counts

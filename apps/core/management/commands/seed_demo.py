@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import io
+import random
+import zipfile
 import zoneinfo
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
@@ -26,6 +32,12 @@ from apps.scheduling.models import (
     BookingPolicy,
     ConsultMode,
 )
+from apps.vitals.models import EcgRecording, Reading, Source
+from apps.vitals.services import ReadingInput, readings_record_many
+from apps.vitals.services_ecg import ecg_recording_analyse, ecg_recording_upload
+
+ECG_SAMPLES = Path(__file__).resolve().parents[3] / "vitals" / "ecg" / "samples" / "mitdb"
+DEMO_ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
 
 
 def _user(*, email: str | None, phone: str | None, full_name: str, language: str = "zh-hans") -> tuple[User, bool]:
@@ -109,6 +121,9 @@ class Command(BaseCommand):
                 consent_give(patient=patient, given_by=patient)
         self._schedules()
         self._appointments()
+        self._glucose_doctor_visit()
+        self._readings()
+        self._ecg()
         self.stdout.write(
             self.style.SUCCESS(f"demo network ready: {Clinic.objects.count()} clinics, {User.objects.count()} users")
         )
@@ -192,3 +207,159 @@ class Command(BaseCommand):
             reason=demo.SOON_REASON,
             booked_by=patient,
         )
+
+    # --- Vitals ---------------------------------------------------------------
+
+    @staticmethod
+    def _glucose_doctor_visit() -> None:
+        """李娜 saw 李秀英 last month: her glucose alerts go to that doctor."""
+        patient = User.objects.get(email=demo.GLUCOSE_PATIENT)
+        doctor = User.objects.get(email=demo.GLUCOSE_DOCTOR)
+        if Appointment.objects.filter(patient=patient).exists():
+            return
+        clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).order_by("pk").first()
+        assert clinic is not None
+        starts_at = (
+            (timezone.now() - timedelta(days=30))
+            .astimezone(DEMO_ZONE)
+            .replace(hour=10, minute=0, second=0, microsecond=0)
+        )
+        Appointment.objects.create(
+            patient=patient,
+            doctor=doctor,
+            clinic=clinic,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=demo.SLOT_MINUTES),
+            mode=ConsultMode.VIDEO,
+            status=AppointmentStatus.COMPLETED,
+            reason="Glucose review",
+            booked_by=patient,
+            completed_at=starts_at + timedelta(minutes=demo.SLOT_MINUTES),
+        )
+
+    @staticmethod
+    def _at(day: date, hour: int, minute: int, rng: random.Random) -> datetime:
+        return datetime.combine(day, time(hour, minute), DEMO_ZONE) + timedelta(minutes=rng.randint(-20, 20))
+
+    def _readings(self) -> None:
+        """Months of home readings of the demo patients (see demo.py), once:
+        a patient who has readings already is left alone."""
+        today = timezone.now().astimezone(DEMO_ZONE).date()
+        days = [today - timedelta(days=ago) for ago in range(demo.READINGS_DAYS, 0, -1)]
+        rng = random.Random(demo.READINGS_SEED)  # noqa: S311  # demo values, not secrets
+        for email, build in (
+            (demo.BP_PATIENT, self._bp_items),
+            (demo.GLUCOSE_PATIENT, self._glucose_items),
+            (demo.NORMAL_PATIENT, self._normal_items),
+        ):
+            patient = User.objects.get(email=email)
+            if Reading.objects.filter(patient=patient).exists():
+                continue
+            readings_record_many(by=patient, items=build(patient, days, rng))
+
+    def _bp_items(self, patient: User, days: list[date], rng: random.Random) -> list[ReadingInput]:
+        items = []
+        (sys_0, dia_0), (sys_1, dia_1) = demo.BP_START_MMHG, demo.BP_END_MMHG
+        for index, day in enumerate(days):
+            share = index / (len(days) - 1)
+            for hour, minute, offset in ((7, 0, 3), (20, 30, 0)):  # mornings run a little higher
+                systolic = round(sys_0 + (sys_1 - sys_0) * share + offset + rng.gauss(0, 3))
+                diastolic = round(dia_0 + (dia_1 - dia_0) * share + offset / 2 + rng.gauss(0, 2))
+                items.append(
+                    ReadingInput(
+                        patient=patient,
+                        kind="blood_pressure",
+                        values={"systolic": systolic, "diastolic": diastolic, "pulse": rng.randint(66, 82)},
+                        measured_at=self._at(day, hour, minute, rng),
+                        source=Source.MANUAL,
+                    )
+                )
+            if day.weekday() == 6:  # Sunday mornings: the scales
+                weight = Decimal(str(round(78.0 + 1.5 * share + rng.gauss(0, 0.3), 1)))
+                items.append(
+                    ReadingInput(
+                        patient=patient,
+                        kind="weight",
+                        values={"weight": weight},
+                        measured_at=self._at(day, 7, 15, rng),
+                        source=Source.MANUAL,
+                    )
+                )
+        return items
+
+    def _glucose_items(self, patient: User, days: list[date], rng: random.Random) -> list[ReadingInput]:
+        items = []
+        today = days[-1] + timedelta(days=1)
+        for day in days:
+            low = demo.GLUCOSE_LOWS.get((today - day).days)
+            fasting = Decimal(low) if low else Decimal(str(round(rng.uniform(5.2, 7.0), 1)))
+            items.append(
+                ReadingInput(
+                    patient=patient,
+                    kind="glucose",
+                    values={"glucose": fasting},
+                    unit="mmol/L",
+                    context="fasting",
+                    measured_at=self._at(day, 6, 50, rng),
+                    source=Source.MANUAL,
+                    note="头晕、出汗" if low else "",
+                )
+            )
+            if day.weekday() in (1, 3, 5):
+                items.append(
+                    ReadingInput(
+                        patient=patient,
+                        kind="glucose",
+                        values={"glucose": Decimal(str(round(rng.uniform(7.0, 9.8), 1)))},
+                        unit="mmol/L",
+                        context="after_meal",
+                        measured_at=self._at(day, 19, 30, rng),
+                        source=Source.MANUAL,
+                    )
+                )
+        return items
+
+    def _normal_items(self, patient: User, days: list[date], rng: random.Random) -> list[ReadingInput]:
+        items = []
+        for day in days[-30::7]:
+            items.append(
+                ReadingInput(
+                    patient=patient,
+                    kind="blood_pressure",
+                    values={"systolic": rng.randint(110, 122), "diastolic": rng.randint(70, 78)},
+                    measured_at=self._at(day, 8, 0, rng),
+                    source=Source.MANUAL,
+                )
+            )
+            items.append(
+                ReadingInput(
+                    patient=patient,
+                    kind="heart_rate",
+                    values={"heart_rate": rng.randint(62, 76)},
+                    measured_at=self._at(day, 8, 5, rng),
+                    source=Source.MANUAL,
+                )
+            )
+        return items
+
+    def _ecg(self) -> None:
+        """MIT-BIH record 100 as 张伟's ECG: uploaded as a WFDB zip like the
+        upload page's, and analysed here (not by the worker) so it is done
+        when the demo starts; the queued message finds it finished."""
+        patient = User.objects.get(email=demo.ECG_PATIENT)
+        if EcgRecording.objects.filter(patient=patient).exists():
+            return
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for suffix in (".hea", ".dat"):
+                name = demo.ECG_RECORD + suffix
+                zipped.writestr(
+                    zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), (ECG_SAMPLES / name).read_bytes()
+                )
+        uploaded = ecg_recording_upload(
+            patient=patient,
+            by=patient,
+            file=ContentFile(archive.getvalue(), name=demo.ECG_FILE_NAME),
+            name=demo.ECG_FILE_NAME,
+        )
+        ecg_recording_analyse(recording_id=uploaded.recording.pk)
