@@ -305,3 +305,74 @@ def _hold_the_demo_consult(embedded: EmbeddedTelemed, chromium: Any) -> None:
     assert patient.errors == [] and doctor.errors == []
     for page in (patient, doctor):
         page.context.close()
+
+
+def _unread(page: Any) -> int:
+    badge = page.locator("[data-unread-count]")
+    text = badge.inner_text().strip() if badge.is_visible() else ""
+    return int(text) if text.isdigit() else 0
+
+
+def test_the_demo_patient_records_and_reads_his_vitals_and_a_crisis_reaches_his_doctor_live(
+    embedded: EmbeddedTelemed, browser: Any
+) -> None:
+    """The vitals issue's "done when": after `make run`, 张伟 on his phone
+    enters a blood pressure and sees it charted, reads the analysis of his
+    demo ECG (MIT-BIH record 100, analysed by seed_demo) on the tracing, and
+    a hypertensive crisis he enters reaches 王建国's open page live."""
+    doctor_context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    doctor = doctor_context.new_page()
+    doctor.set_default_timeout(20_000)
+    _sign_in(embedded, doctor, demo.SOON_DOCTOR, staff=True)
+    unread_before = _unread(doctor)
+    doctor.wait_for_timeout(1500)  # the page's socket connects
+
+    patient_context = browser.new_context(
+        viewport={"width": 360, "height": 740}, locale="zh-CN", is_mobile=True, has_touch=True
+    )
+    page = patient_context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    _sign_in(embedded, page, demo.BP_PATIENT)
+
+    # A blood pressure, entered on the phone, in the table and the chart.
+    page.goto(embedded.url + "/vitals/new/blood_pressure/")
+    assert page.locator("input[name=systolic]").get_attribute("inputmode") in {"numeric", "decimal"}
+    page.locator("input[name=systolic]").fill("145")
+    page.locator("input[name=diastolic]").fill("92")
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/vitals/readings/\d+/$"))
+    page.goto(embedded.url + "/vitals/?kind=blood_pressure&period=30")
+    assert "145/92" in page.locator("table.vitals-table tbody tr").first.inner_text()
+    page.wait_for_selector("[data-vitals-chart][data-state=drawn]")
+    figure = page.locator("[data-vitals-chart] figure[data-kind=blood_pressure]")
+    assert int(figure.get_attribute("data-points") or 0) >= 20  # the month behind it, from the demo data
+    assert figure.locator("canvas").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+    # His demo ECG: done, with its heart rate and the tracing drawn.
+    page.goto(embedded.url + "/vitals/ecg/")
+    page.locator("main table a[href*='/vitals/ecg/']").first.click()
+    page.wait_for_url(re.compile(r".*/vitals/ecg/\d+/$"))
+    assert page.locator("[data-ecg-status]").get_attribute("data-finished") == "true"
+    assert "平均 76 次/分" in page.locator(".ecg-numbers").inner_text()  # heart rate: mean 76/min
+    page.wait_for_function("() => Number(document.querySelector('[data-ecg-viewer]').dataset.drawnSamples) > 500")
+    page.wait_for_function("() => Number(document.querySelector('[data-ecg-viewer]').dataset.rMarkers) >= 3")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+    # A crisis: the doctor's open page shows it without a reload.
+    page.goto(embedded.url + "/vitals/new/blood_pressure/")
+    page.locator("input[name=systolic]").fill("190")
+    page.locator("input[name=diastolic]").fill("125")
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/vitals/readings/\d+/$"))
+    toast = doctor.locator("[data-toasts] .toast")
+    toast.first.wait_for(timeout=30_000)
+    assert "读数" in toast.first.inner_text()  # "Critical reading: …"
+    doctor.wait_for_function(
+        f"() => Number(document.querySelector('[data-unread-count]').textContent) > {unread_before}"
+    )
+    assert errors == []
+    patient_context.close()
+    doctor_context.close()
