@@ -422,7 +422,10 @@ def _finish(
     changes: dict[str, Any] = {"status": status, "lease_until": None, "enqueued_at": None}
     if status == Status.SENT:
         changes.update(sent_at=timezone.now(), provider_message_id=provider_message_id[:100], last_error="")
-        if notification.sensitive:
+        # A sensitive message's details leave no copy behind once an SMS or
+        # email carried them away; an in-app message is read from its row, in
+        # the recipient's own inbox, so it keeps them.
+        if notification.sensitive and notification.channel != Channel.IN_APP:
             changes["context"] = {}
     else:
         changes["last_error"] = error[:500]

@@ -369,7 +369,9 @@ def test_the_demo_patient_records_and_reads_his_vitals_and_a_crisis_reaches_his_
     page.wait_for_url(re.compile(r".*/vitals/readings/\d+/$"))
     toast = doctor.locator("[data-toasts] .toast")
     toast.first.wait_for(timeout=30_000)
-    assert "读数" in toast.first.inner_text()  # "Critical reading: …"
+    notice = toast.first.inner_text()
+    assert "危急读数：张伟" in notice  # "Critical reading: 张伟", with the reading and its link
+    assert "高血压危象" in notice  # the category: hypertensive crisis
     doctor.wait_for_function(
         f"() => Number(document.querySelector('[data-unread-count]').textContent) > {unread_before}"
     )

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.notifications.models import Category, Channel, Notification, NotificationPreference, QuietHours, SmsOptOut
+from apps.notifications.rendering import notification_render
 from apps.notifications.services import (
     notification_deliver,
     notification_send,
@@ -145,6 +146,19 @@ def test_it_delivers_each_channel_once_in_the_recipients_language_and_zone(alice
         assert notification_deliver(notification_id=row.pk) == "skipped"
     assert len(sms_sent(alice.phone)) == 1
     assert len(mail.outbox) == 1
+
+
+def test_a_sensitive_message_leaves_no_details_in_sent_sms_and_email_but_stays_readable_in_the_app(
+    alice: User, deliver: Deliver
+) -> None:
+    with deliver():
+        rows = _send(alice, channels=["sms", "email", "in_app"], sensitive=True)
+    stored = {row.channel: Notification.objects.get(pk=row.pk) for row in rows}
+    assert {row.status for row in stored.values()} == {"sent"}
+    assert stored["sms"].context == {} and stored["email"].context == {}
+    # The inbox and the live notice render the in-app row again later.
+    assert stored["in_app"].context["doctor"] == "Dr Bob"
+    assert "Dr Bob" in notification_render(stored["in_app"]).text
 
 
 def test_the_scan_enqueues_due_work_once(alice: User) -> None:
