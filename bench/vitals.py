@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,11 +49,9 @@ from bench.http_load import percentile_ms
 from bench.server import (
     PROJECT_DIR,
     ServerError,
+    daphne_process,
     embedded_environment,
-    free_local_port,
     manage_py_run,
-    server_stop,
-    server_wait_until_ready,
 )
 
 API_PATH = "/api/v1/readings/"
@@ -254,29 +251,6 @@ def _import_measure(result: VitalsResult, *, patient: Any, rows: int) -> None:
         raise RuntimeError(f"imported {imported.created} of {rows}")
 
 
-@contextmanager
-def _daphne(environment: dict[str, str], var_dir: Path) -> Iterator[str]:
-    port = free_local_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log_path = var_dir / "daphne.log"
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "telemed.asgi:application"]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        server_wait_until_ready(process=process, base_url=base_url, log_path=log_path)
-        yield base_url
-    finally:
-        server_stop(process)
-
-
 def _api_measure(result: VitalsResult, *, base_url: str, tokens: list[str], plan: VitalsPlan) -> None:
     from django.utils import timezone
 
@@ -360,7 +334,8 @@ def vitals_run(plan: VitalsPlan) -> VitalsResult:
             from django.db import connections
 
             connections.close_all()  # Daphne's turn; SQLite's writer lock is free
-            with _daphne(environment, var_dir) as base_url:
+            with daphne_process(environment=environment, log_path=var_dir / "daphne.log") as server:
+                base_url = server.base_url
                 _api_measure(result, base_url=base_url, tokens=tokens, plan=plan)
                 _chart_measure(result, base_url=base_url, patient=charted, plan=plan)
         except (ServerError, RuntimeError, httpx.HTTPError) as error:
