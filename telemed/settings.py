@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "apps.scheduling",
     "apps.consults",
     "apps.vitals",
+    "apps.care",
+    "apps.fhir",
 ]
 
 MIDDLEWARE = [

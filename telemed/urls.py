@@ -23,6 +23,8 @@ urlpatterns = [
     path("appointments/", include("apps.scheduling.urls")),
     path("consults/", include("apps.consults.urls")),
     path("vitals/", include("apps.vitals.urls")),
+    path("care/", include("apps.care.urls")),
+    path("fhir/", include("apps.fhir.urls")),
     path("api/v1/", include("apps.scheduling.api_urls")),
     path("api/v1/", include("apps.vitals.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
