@@ -25,6 +25,7 @@ urlpatterns = [
     path("vitals/", include("apps.vitals.urls")),
     path("care/", include("apps.care.urls")),
     path("fhir/", include("apps.fhir.urls")),
+    path("audit/", include("apps.audit.urls")),
     path("api/v1/", include("apps.scheduling.api_urls")),
     path("api/v1/", include("apps.vitals.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),

@@ -105,3 +105,27 @@ class AuditEvent(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical_content()).hexdigest()
+
+
+class AuditVerification(models.Model):
+    """The result of one run of ``manage.py audit_verify`` (the daily timer's),
+    so that pages can say how the last check went without walking the whole
+    chain on every view. It is not itself evidence: whoever can write the
+    events can write this table too (docs/security.md)."""
+
+    finished_at = models.DateTimeField(_("checked at (UTC)"))
+    events = models.PositiveBigIntegerField(_("events checked"))
+    head_event_id = models.BigIntegerField(_("newest event checked"), null=True, blank=True)
+    problems = models.PositiveIntegerField(_("problems found"))
+
+    class Meta:
+        ordering = ["-finished_at", "-id"]
+        verbose_name = _("audit log check")
+        verbose_name_plural = _("audit log checks")
+
+    def __str__(self) -> str:
+        return f"{self.finished_at:%Y-%m-%d %H:%M} {self.events} events, {self.problems} problems"
+
+    @property
+    def intact(self) -> bool:
+        return self.problems == 0
