@@ -10,7 +10,9 @@ time, a duplicate), the slot search's query count grew with the number of
 doctors, the booking benchmark failed (a double booking, an answer other
 than 201 or 409), the signaling benchmark failed (an error message, a
 socket closed by the server, a message not relayed, a chat message not
-stored), or a call did not connect.
+stored), a call did not connect, the ECG analysis failed (a file refused,
+its child died, record 100's beats not found) or the vitals benchmark
+failed (an import not stored whole, an API answer other than 201, no chart).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from bench.call_setup import (
     call_setup_run,
     call_setup_summary_text,
 )
+from bench.ecg import FULL_ECG, SMOKE_ECG, EcgPlan, EcgResult, ecg_markdown, ecg_run, ecg_summary_text
 from bench.http_load import LoadResult, LoadTarget, generator_name, load_run
 from bench.notifications import FULL_DELIVERY, SMOKE_DELIVERY, DeliveryPlan, DeliveryResult, delivery_run
 from bench.page_weight import PATIENT_PAGES, PageSpec, PageWeight, page_weights_measure
@@ -63,6 +66,15 @@ from bench.signaling import (
     signaling_summary_text,
 )
 from bench.slots import FULL_SLOTS, SMOKE_SLOTS, SlotsPlan, SlotsResult, slots_run
+from bench.vitals import (
+    FULL_VITALS,
+    SMOKE_VITALS,
+    VitalsPlan,
+    VitalsResult,
+    vitals_markdown,
+    vitals_run_isolated,
+    vitals_summary_text,
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,8 @@ class BenchPlan:
     booking: BookingPlan
     signaling: SignalingPlan
     call_setup: CallSetupPlan
+    ecg: EcgPlan
+    vitals: VitalsPlan
     writes_doc: bool
 
 
@@ -89,6 +103,8 @@ FULL_PLAN = BenchPlan(
     booking=FULL_BOOKING,
     signaling=FULL_SIGNALING,
     call_setup=FULL_CALL_SETUP,
+    ecg=FULL_ECG,
+    vitals=FULL_VITALS,
     writes_doc=True,
 )
 SMOKE_PLAN = BenchPlan(
@@ -101,6 +117,8 @@ SMOKE_PLAN = BenchPlan(
     booking=SMOKE_BOOKING,
     signaling=SMOKE_SIGNALING,
     call_setup=SMOKE_CALL_SETUP,
+    ecg=SMOKE_ECG,
+    vitals=SMOKE_VITALS,
     writes_doc=False,
 )
 
@@ -115,9 +133,10 @@ def arguments_parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["http", "notifications", "slots", "booking", "signaling", "call-setup"],
+        choices=["http", "notifications", "slots", "booking", "signaling", "call-setup", "ecg", "vitals"],
         help="run only the HTTP benchmarks (throughput, page weight), the notification delivery, the slot search, "
-        "the booking under contention, the consult signaling or the call set-up in Chromium; http and "
+        "the booking under contention, the consult signaling, the call set-up in Chromium, the ECG analysis "
+        "(record 100 and a 24 h recording) or the vitals import, API and chart; http and "
         "notifications write nothing, the others rewrite their own section of docs/benchmarks.md (not with --smoke)",
     )
     parser.add_argument(
@@ -187,6 +206,21 @@ def call_setup_bench_run(plan: BenchPlan) -> CallSetupResult:
         flush=True,
     )
     return call_setup_run(plan.call_setup)
+
+
+def ecg_bench_run(plan: BenchPlan) -> EcgResult:
+    hours = f" and a {plan.ecg.hours:g} h two-lead recording" if plan.ecg.hours else ""
+    print(f"ECG analysis of MIT-BIH record 100{hours}:", flush=True)
+    return ecg_run(plan.ecg)
+
+
+def vitals_bench_run(plan: BenchPlan) -> VitalsResult:
+    print(
+        f"Vitals: a CSV import of {plan.vitals.import_rows:,} readings, {plan.vitals.api_posts} API POSTs, "
+        f"the chart of {plan.vitals.chart_days:,} daily readings (Daphne, PostgreSQL):",
+        flush=True,
+    )
+    return vitals_run_isolated(plan.vitals)
 
 
 def bench_run(plan: BenchPlan) -> tuple[RunInfo, list[LoadResult], list[PageWeight]]:
@@ -280,6 +314,22 @@ def main(argv: list[str]) -> int:
             benchmarks_doc_section_write(call_setup_markdown(call_setup))
             print(f"\nWrote its section of {BENCHMARKS_DOC}")
         return 0 if call_setup.passed or not call_setup.measured else 1
+    if arguments.only == "ecg":
+        ecg = ecg_bench_run(plan)
+        print()
+        print(ecg_summary_text(ecg))
+        if plan.writes_doc and ecg.measured:
+            benchmarks_doc_section_write(ecg_markdown(ecg))
+            print(f"\nWrote its section of {BENCHMARKS_DOC}")
+        return 0 if ecg.passed or not ecg.measured else 1
+    if arguments.only == "vitals":
+        vitals = vitals_bench_run(plan)
+        print()
+        print(vitals_summary_text(vitals))
+        if plan.writes_doc and vitals.measured:
+            benchmarks_doc_section_write(vitals_markdown(vitals))
+            print(f"\nWrote its section of {BENCHMARKS_DOC}")
+        return 0 if vitals.passed or not vitals.measured else 1
     try:
         run, load_results, weights = bench_run(plan)
     except (ServerError, SignInError) as error:
@@ -291,6 +341,8 @@ def main(argv: list[str]) -> int:
     booking_result = booking_bench_run(plan) if everything else None
     signaling_result = signaling_bench_run(plan) if everything else None
     call_setup_result = call_setup_bench_run(plan) if everything else None
+    ecg_result = ecg_bench_run(plan) if everything else None
+    vitals_result = vitals_bench_run(plan) if everything else None
     print()
     print(summary_text(run=run, load_results=load_results, weights=weights))
     if delivery_result is not None:
@@ -303,6 +355,10 @@ def main(argv: list[str]) -> int:
         print(signaling_summary_text(signaling_result))
     if call_setup_result is not None:
         print(call_setup_summary_text(call_setup_result))
+    if ecg_result is not None:
+        print(ecg_summary_text(ecg_result))
+    if vitals_result is not None:
+        print(vitals_summary_text(vitals_result))
     if plan.writes_doc and everything:
         benchmarks_doc_write(
             generated_markdown(
@@ -319,13 +375,25 @@ def main(argv: list[str]) -> int:
             benchmarks_doc_section_write(signaling_markdown(signaling_result))
         if call_setup_result is not None:
             benchmarks_doc_section_write(call_setup_markdown(call_setup_result))
+        if ecg_result is not None:
+            benchmarks_doc_section_write(ecg_markdown(ecg_result))
+        if vitals_result is not None:
+            benchmarks_doc_section_write(vitals_markdown(vitals_result))
         print(f"\nWrote {BENCHMARKS_DOC}")
     measured_everything = all(result.errors == 0 for result in load_results) and all(
         weight.loaded for weight in weights
     )
     others_passed = all(
         result is None or result.passed or not result.measured
-        for result in (delivery_result, slots_result, booking_result, signaling_result, call_setup_result)
+        for result in (
+            delivery_result,
+            slots_result,
+            booking_result,
+            signaling_result,
+            call_setup_result,
+            ecg_result,
+            vitals_result,
+        )
     )
     return 0 if measured_everything and others_passed else 1
 
