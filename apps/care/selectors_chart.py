@@ -1,0 +1,430 @@
+"""The patient chart: what a doctor sees of one patient on one page, read
+in a fixed number of queries whatever the size of the record (each part is
+one query with a limit; the timeline merges the newest rows of each source).
+
+Access goes through ``patient_get_for_user`` (accounts.selectors: shared
+appointment, open referral, care team, break-glass); what the caller may
+not see is "not found", and every chart and timeline read is audited as a
+view of the patient's record. Clinic admins do not read the chart:
+clinical content is the doctors' (docs/care-access.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import Consent, ConsentKind, PatientProfile, User
+from apps.accounts.selectors import patient_get_for_user
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
+from apps.scheduling.models import Appointment, AppointmentStatus
+from apps.vitals.display import kind_label, reading_values_display
+from apps.vitals.flags import Severity
+from apps.vitals.kinds import GLUCOSE, KINDS, glucose_display
+from apps.vitals.models import Alert, AlertStatus, EcgRecording, PatientTarget, Reading
+from apps.vitals.selectors import glucose_unit_for
+
+SECTION_LIMIT = 10  # rows per section of the chart (ECGs, appointments, alerts)
+TIMELINE_PAGE = 20  # timeline items per page ("Show more" loads the next)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --- The timeline ------------------------------------------------------------------
+
+
+class TimelineKind:
+    """The kinds of timeline item, in their order among items of one time."""
+
+    READING = "reading"
+    ECG = "ecg"
+    APPOINTMENT = "appointment"
+    NOTE = "note"
+    DIAGNOSIS = "diagnosis"
+    REFERRAL = "referral"
+
+    ORDER = (READING, ECG, APPOINTMENT, NOTE, DIAGNOSIS, REFERRAL)
+
+
+def _rank(kind: str) -> int:
+    return TimelineKind.ORDER.index(kind)
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    kind: str  # TimelineKind
+    at: datetime
+    object_id: int
+    title: str
+    detail: str = ""
+    url: str = ""
+    severity: str = ""  # a reading's or ECG's severity, for the badge
+    status: str = ""  # an appointment's, note's or referral's status label
+
+    @property
+    def sort_key(self) -> tuple[datetime, int, int]:
+        return (self.at, _rank(self.kind), self.object_id)
+
+    @property
+    def cursor(self) -> str:
+        return TimelineCursor(at=self.at, rank=_rank(self.kind), object_id=self.object_id).encode()
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TimelineCursor:
+    """Where a page of the timeline ended: the last item's time, kind and id
+    (items are ordered by all three, newest first, so no item is lost or
+    shown twice when several share a time)."""
+
+    at: datetime
+    rank: int
+    object_id: int
+
+    def encode(self) -> str:
+        delta = self.at - _EPOCH
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return f"{micros}.{self.rank}.{self.object_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> TimelineCursor:
+        parts = text.split(".")
+        if len(parts) != 3 or not all(part.lstrip("-").isdigit() for part in parts):
+            raise BadCursor(text)
+        micros, rank, object_id = (int(part) for part in parts)
+        if not 0 <= rank < len(TimelineKind.ORDER) or abs(micros) > 10**17:
+            raise BadCursor(text)
+        return cls(at=_EPOCH + timedelta(microseconds=micros), rank=rank, object_id=object_id)
+
+
+def _older_than(cursor: TimelineCursor | None, *, time_field: str, kind: str) -> Q:
+    """Rows of ``kind`` after ``cursor`` in the timeline's order."""
+    if cursor is None:
+        return Q()
+    rank = _rank(kind)
+    if rank < cursor.rank:
+        return Q(**{f"{time_field}__lte": cursor.at})
+    if rank > cursor.rank:
+        return Q(**{f"{time_field}__lt": cursor.at})
+    return Q(**{f"{time_field}__lt": cursor.at}) | Q(**{time_field: cursor.at, "pk__lt": cursor.object_id})
+
+
+@dataclass(frozen=True)
+class TimelineQuery:
+    patient: User
+    viewer: User
+    cursor: TimelineCursor | None
+    limit: int
+    now: datetime
+    glucose_unit: str
+
+
+TimelineSource = Callable[[TimelineQuery], Iterable[TimelineItem]]
+
+
+def _readings_items(query: TimelineQuery) -> Iterable[TimelineItem]:
+    """Flagged readings (attention and worse); the normal ones are in the trends."""
+    rows = (
+        Reading.objects.filter(patient=query.patient, measured_at__lte=query.now)
+        .exclude(severity=Severity.NORMAL)
+        .filter(_older_than(query.cursor, time_field="measured_at", kind=TimelineKind.READING))
+        .select_related("alert")
+        .order_by("-measured_at", "-id")[: query.limit]
+    )
+    for reading in rows:
+        alert = getattr(reading, "alert", None)
+        detail = reading.category_label
+        if alert is not None:
+            detail = _("%(category)s · alert %(status)s") % {
+                "category": detail,
+                "status": alert.get_status_display().lower(),
+            }
+        yield TimelineItem(
+            kind=TimelineKind.READING,
+            at=reading.measured_at,
+            object_id=reading.pk,
+            title=f"{kind_label(reading.kind)}: {reading_values_display(reading, glucose_unit=query.glucose_unit)}",
+            detail=detail,
+            url=reverse("vitals:reading", args=[reading.pk]),
+            severity=reading.severity,
+        )
+
+
+def _ecg_items(query: TimelineQuery) -> Iterable[TimelineItem]:
+    rows = (
+        EcgRecording.objects.filter(patient=query.patient, created_at__lte=query.now)
+        .filter(_older_than(query.cursor, time_field="created_at", kind=TimelineKind.ECG))
+        .defer("summary", "failure_messages")
+        .order_by("-created_at", "-id")[: query.limit]
+    )
+    for recording in rows:
+        yield TimelineItem(
+            kind=TimelineKind.ECG,
+            at=recording.created_at,
+            object_id=recording.pk,
+            title=_("ECG uploaded"),
+            detail=recording.get_status_display() if not recording.category else _ecg_category(recording),
+            url=reverse("vitals:ecg_recording", args=[recording.pk]),
+            severity=recording.severity,
+        )
+
+
+def _ecg_category(recording: EcgRecording) -> str:
+    from apps.vitals.display import category_label
+
+    return str(category_label(recording.category))
+
+
+def _appointment_items(query: TimelineQuery) -> Iterable[TimelineItem]:
+    """Appointments that have started (the upcoming ones have their own list)."""
+    rows = (
+        Appointment.objects.filter(patient=query.patient, starts_at__lte=query.now)
+        .filter(_older_than(query.cursor, time_field="starts_at", kind=TimelineKind.APPOINTMENT))
+        .select_related("doctor", "clinic")
+        .order_by("-starts_at", "-id")[: query.limit]
+    )
+    for appointment in rows:
+        yield TimelineItem(
+            kind=TimelineKind.APPOINTMENT,
+            at=appointment.starts_at,
+            object_id=appointment.pk,
+            title=_("Appointment with %(doctor)s") % {"doctor": appointment.doctor.full_name},
+            detail=appointment.reason or appointment.clinic.name,
+            url=_appointment_url(appointment, viewer=query.viewer),
+            status=appointment.get_status_display(),
+        )
+
+
+def _appointment_url(appointment: Appointment, *, viewer: User) -> str:
+    if appointment.doctor_id != viewer.pk:
+        return ""  # another doctor's appointment: its page is theirs
+    return reverse("scheduling:detail", args=[appointment.pk])
+
+
+_SOURCES: dict[str, TimelineSource] = {
+    TimelineKind.READING: _readings_items,
+    TimelineKind.ECG: _ecg_items,
+    TimelineKind.APPOINTMENT: _appointment_items,
+}
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    items: list[TimelineItem]
+    next_cursor: str  # "" when there is nothing older
+
+
+def _timeline(query: TimelineQuery) -> TimelinePage:
+    """One query per source (each limited to a page plus one), merged."""
+    items: list[TimelineItem] = []
+    for kind in TimelineKind.ORDER:
+        source = _SOURCES.get(kind)
+        if source is not None:
+            items.extend(source(query))
+    items.sort(key=lambda item: item.sort_key, reverse=True)
+    page = items[: query.limit]
+    more = len(items) > query.limit
+    return TimelinePage(items=page, next_cursor=page[-1].cursor if more and page else "")
+
+
+def patient_timeline_get_for_user(
+    *, user: User, patient_id: int, cursor: str = "", limit: int = TIMELINE_PAGE
+) -> tuple[User, TimelinePage]:
+    """A page of the patient's timeline (older than ``cursor``), newest first."""
+    parsed = TimelineCursor.decode(cursor) if cursor else None
+    patient = chart_patient_get_for_user(user=user, patient_id=patient_id)
+    audit_record(
+        action=AuditAction.VIEW, actor=user, object_type="patient_timeline", object_id=patient.pk, patient=patient
+    )
+    page = _timeline(
+        TimelineQuery(
+            patient=patient,
+            viewer=user,
+            cursor=parsed,
+            limit=limit,
+            now=timezone.now(),
+            glucose_unit=glucose_unit_for(user=user),
+        )
+    )
+    return patient, page
+
+
+# --- The chart -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    kind: str
+    field: str
+    label: str
+    low: Decimal | None
+    high: Decimal | None
+    unit: str
+    set_by: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AccessReason:
+    code: str
+    label: str
+
+
+@dataclass
+class PatientChart:
+    patient: User
+    profile: PatientProfile
+    age_years: int | None
+    consent: Consent | None
+    consent_current: bool
+    latest_readings: list[tuple[Reading, str]]  # (reading, its values as text), in the kinds' order
+    open_alerts: list[Alert]
+    targets: list[TargetRow]
+    ecgs: list[EcgRecording]
+    ecgs_more: bool
+    upcoming: list[Appointment]
+    past: list[Appointment]
+    past_more: bool
+    timeline: TimelinePage
+    glucose_unit: str
+    access_reason: AccessReason | None = None
+    break_glass_until: datetime | None = None
+    problems: list[Any] = field(default_factory=list)  # active diagnoses (care-notes)
+    notes: list[Any] = field(default_factory=list)  # consult notes (care-notes)
+    referrals: list[TimelineItem] = field(default_factory=list)
+
+
+def chart_patient_get_for_user(*, user: User, patient_id: int) -> User:
+    """The patient, for a doctor who may see their record; else "not found"
+    (a clinic admin, a patient, even the patient themself: patients read
+    their own record on their own pages)."""
+    from apps.clinics.selectors import UserRole, user_roles
+
+    if UserRole.DOCTOR not in user_roles(user=user):
+        from django.http import Http404
+
+        from apps.audit.models import AuditOutcome
+
+        audit_record(
+            action=AuditAction.ACCESS_DENIED,
+            actor=user,
+            object_type="patient_chart",
+            object_id=patient_id,
+            outcome=AuditOutcome.FAILURE,
+        )
+        raise Http404
+    return patient_get_for_user(user=user, patient_id=patient_id)
+
+
+def age_on(*, born: date | None, today: date) -> int | None:
+    if born is None:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _latest_per_kind(patient: User) -> list[Reading]:
+    ranked = Reading.objects.filter(patient=patient).annotate(
+        newest=Window(RowNumber(), partition_by=[F("kind")], order_by=[F("measured_at").desc(), F("id").desc()])
+    )
+    by_kind = {reading.kind: reading for reading in ranked.filter(newest=1)}
+    return [by_kind[code] for code in KINDS if code in by_kind]
+
+
+def _targets(patient: User, glucose_unit: str) -> list[TargetRow]:
+    rows = PatientTarget.objects.filter(patient=patient).select_related("set_by").order_by("kind", "field")
+    result = []
+    for target in rows:
+        kind = KINDS.get(target.kind)
+        if kind is None:
+            continue
+        try:
+            value_field = kind.field(target.field)
+        except KeyError:
+            continue
+        low, high, unit = target.low, target.high, str(value_field.unit_label)
+        if kind is GLUCOSE:
+            unit = glucose_unit
+            low = glucose_display(low, glucose_unit) if low is not None else None
+            high = glucose_display(high, glucose_unit) if high is not None else None
+        result.append(
+            TargetRow(
+                kind=target.kind,
+                field=target.field,
+                label=f"{kind.label}: {value_field.label}",
+                low=low,
+                high=high,
+                unit=unit,
+                set_by=target.set_by.full_name,
+                updated_at=target.updated_at,
+            )
+        )
+    return result
+
+
+def patient_chart_get_for_user(*, user: User, patient_id: int) -> PatientChart:
+    """The chart of ``patient_id`` for ``user``, audited as one view of the
+    record; "not found" (audited) for anyone who may not see it."""
+    patient = chart_patient_get_for_user(user=user, patient_id=patient_id)
+    audit_record(
+        action=AuditAction.VIEW, actor=user, object_type="patient_chart", object_id=patient.pk, patient=patient
+    )
+    now = timezone.now()
+    glucose_unit = glucose_unit_for(user=user)
+    profile = PatientProfile.objects.get(user=patient)
+    consent = Consent.objects.filter(patient=patient, kind=ConsentKind.HEALTH_DATA, withdrawn_at__isnull=True).first()
+    ecgs = list(
+        EcgRecording.objects.filter(patient=patient)
+        .defer("failure_messages")
+        .order_by("-created_at", "-id")[: SECTION_LIMIT + 1]
+    )
+    appointments = Appointment.objects.filter(patient=patient).select_related("doctor", "clinic")
+    upcoming = list(
+        appointments.filter(ends_at__gt=now, status=AppointmentStatus.BOOKED).order_by("starts_at", "id")[
+            :SECTION_LIMIT
+        ]
+    )
+    upcoming_ids = [appointment.pk for appointment in upcoming]
+    past = list(
+        appointments.filter(starts_at__lte=now)
+        .exclude(pk__in=upcoming_ids)
+        .order_by("-starts_at", "-id")[: SECTION_LIMIT + 1]
+    )
+    latest = _latest_per_kind(patient)
+    return PatientChart(
+        patient=patient,
+        profile=profile,
+        age_years=age_on(born=profile.date_of_birth, today=timezone.localdate(now)),
+        consent=consent,
+        consent_current=consent is not None and consent.version == settings.HEALTH_DATA_CONSENT_VERSION,
+        latest_readings=[(reading, reading_values_display(reading, glucose_unit=glucose_unit)) for reading in latest],
+        open_alerts=list(
+            Alert.objects.filter(patient=patient, status=AlertStatus.OPEN)
+            .select_related("reading", "ecg_recording")
+            .order_by("-created_at", "-id")[:SECTION_LIMIT]
+        ),
+        targets=_targets(patient, glucose_unit),
+        ecgs=ecgs[:SECTION_LIMIT],
+        ecgs_more=len(ecgs) > SECTION_LIMIT,
+        upcoming=upcoming,
+        past=past[:SECTION_LIMIT],
+        past_more=len(past) > SECTION_LIMIT,
+        timeline=_timeline(
+            TimelineQuery(
+                patient=patient, viewer=user, cursor=None, limit=TIMELINE_PAGE, now=now, glucose_unit=glucose_unit
+            )
+        ),
+        glucose_unit=glucose_unit,
+    )
