@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from apps.accounts.models import User
-from apps.vitals.ecg import EcgFileError
+from apps.vitals.ecg import EcgFileError, ecg_file_read, ecg_file_sniff
 from apps.vitals.ecg.formats import EDF_MAGIC, ZIP_MAGIC
 from apps.vitals.ecg_upload import ecg_format_detect
 from apps.vitals.models import EcgRecording
@@ -78,6 +78,12 @@ def test_damaged_good_files_are_a_format_or_a_refusal(kind: str, cut: float, fli
 @pytest.mark.parametrize("kind", sorted(GOOD))
 def test_good_files_are_told_by_their_content_whatever_their_name(kind: str) -> None:
     assert ecg_format_detect(GOOD[kind]) == kind
+
+
+@pytest.mark.parametrize("kind", sorted(GOOD))
+def test_it_sniffs_the_format_the_parser_reads(kind: str) -> None:
+    assert ecg_file_sniff(GOOD[kind]) == kind
+    assert ecg_file_read(GOOD[kind]).source_format == kind
 
 
 @pytest.mark.usefixtures("private_storage")

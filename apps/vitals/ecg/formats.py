@@ -58,6 +58,69 @@ def ecg_file_read(source: bytes | BinaryIO | Path, *, limits: EcgLimits = DEFAUL
         raise EcgFileError("unreadable", _("The file could not be read as an ECG.")) from error
 
 
+# Enough text to hold any header we read (MAX_HEADER_LINES lines).
+SNIFF_TEXT_BYTES = 64 * 1024
+EDF_LABEL_BYTES = 16
+
+
+def ecg_file_sniff(data: bytes, *, limits: EcgLimits = DEFAULT_LIMITS) -> str:
+    """The format of ``data`` (one of the FORMAT_* names) without decoding
+    the samples, by the same rules and with the same messages as
+    ``ecg_file_read``: a zip's directory (its file count, sizes and paths,
+    a WFDB header in it), EDF's header against the file's length and its
+    channel labels, or the first 64 KB of text. Milliseconds, whatever the
+    size. What only decoding finds (a WFDB record cut off, values that are
+    not numbers) is left to ``ecg_file_read``. Raises EcgFileError."""
+    if data.startswith(ZIP_MAGIC):
+        return _zip_sniff(data, limits)
+    if data.startswith(EDF_MAGIC) and len(data) >= 256:
+        return _edf_sniff(data)
+    return _text_sniff(data, limits)
+
+
+def _zip_sniff(data: bytes, limits: EcgLimits) -> str:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as error:
+        raise EcgFileError("zip_invalid", _("The zip file is damaged.")) from error
+    with archive:
+        infos = _zip_members_check(archive, limits)
+    names = [PurePosixPath(info.filename).name for info in infos if not info.filename.startswith("__MACOSX/")]
+    if not any(name.lower().endswith(".hea") for name in names):
+        raise EcgFileError("wfdb_missing_header", _("The zip holds no WFDB header (.hea) file."))
+    return FORMAT_WFDB
+
+
+def _edf_sniff(data: bytes) -> str:
+    _edf_layout_check(data)  # the header against the length: cut off, or more than it says
+    n_signals = _ascii_int(data[252:256])
+    labels = [
+        data[256 + EDF_LABEL_BYTES * index : 256 + EDF_LABEL_BYTES * (index + 1)].decode("latin-1").strip()
+        for index in range(n_signals)
+    ]
+    if not any(_ECG_LABEL.search(label) for label in labels):
+        raise _edf_no_ecg_channel()
+    return FORMAT_EDF
+
+
+def _text_sniff(data: bytes, limits: EcgLimits) -> str:
+    head = data[:SNIFF_TEXT_BYTES]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and len(head) % 2:
+        head = head[:-1]
+    text = _text_decode(head)  # refuses binaries, whatever the file is called
+    lines = text.splitlines()
+    if len(data) > len(head) and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut
+    header = [line for line in lines[:MAX_HEADER_LINES] if line.strip()]
+    if _generic_header(header):
+        return FORMAT_GENERIC_CSV
+    if _apple_sample_rate(header) is not None:
+        return FORMAT_APPLE_CSV
+    # Neither layout: the parser says why (a WFDB header alone, or no ECG format at all).
+    _dispatch("\n".join(lines).encode("utf-8"), limits)
+    raise EcgFileError("unknown_format", _("The file could not be read as an ECG."))  # pragma: no cover
+
+
 def _bytes_read(source: bytes | BinaryIO | Path, limits: EcgLimits) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -646,6 +709,13 @@ _ECG_LABEL = re.compile(
 _ECG_LABEL_PREFERENCE = (re.compile(r"\bmlii\b|\bii\b", re.IGNORECASE), re.compile(r"\bi\b", re.IGNORECASE))
 
 
+def _edf_no_ecg_channel() -> EcgFileError:
+    return EcgFileError(
+        "edf_no_ecg_channel",
+        _("The EDF file has no ECG channel (a channel labelled ECG, EKG or with a lead name such as II)."),
+    )
+
+
 def _edf_invalid() -> EcgFileError:
     return EcgFileError("edf_invalid", _("The EDF header cannot be read."))
 
@@ -724,10 +794,7 @@ def _edf_signal_read(data: bytes, limits: EcgLimits) -> EcgSignal:
         signals = list(edf.signals)
     candidates = [signal for signal in signals if _ECG_LABEL.search(signal.label.strip())]
     if not candidates:
-        raise EcgFileError(
-            "edf_no_ecg_channel",
-            _("The EDF file has no ECG channel (a channel labelled ECG, EKG or with a lead name such as II)."),
-        )
+        raise _edf_no_ecg_channel()
     chosen = candidates[0]
     for preference in _ECG_LABEL_PREFERENCE:
         preferred = [signal for signal in candidates if preference.search(signal.label)]
