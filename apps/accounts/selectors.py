@@ -13,13 +13,21 @@ from apps.audit.services import audit_record
 
 
 def patient_can_be_seen_by(*, user: User, patient: User) -> bool:
-    """One condition per line, so that coverage shows every rule is tested.
-    Later rules (shared appointment, open referral, care team) join here."""
+    """One condition per line, so that coverage shows every rule is tested
+    (docs/care-access.md). The care rules live in apps/care/selectors.py."""
+    from apps.care.selectors import break_glass_gives_access, care_team_gives_access, referral_gives_access
+
     if not user.is_authenticated:
         return False
     if user.pk == patient.pk:
         return True
-    if _shares_an_appointment(doctor=user, patient=patient):  # noqa: SIM103  # one rule per line; referrals and care teams join here
+    if _shares_an_appointment(doctor=user, patient=patient):
+        return True
+    if referral_gives_access(doctor=user, patient=patient):
+        return True
+    if care_team_gives_access(doctor=user, patient=patient):
+        return True
+    if break_glass_gives_access(doctor=user, patient=patient):  # noqa: SIM103  # one rule per line
         return True
     return False
 
