@@ -7,6 +7,9 @@ with one error object per item, ``{}`` for good ones); a reading already
 stored is not an error (``"duplicate": true``). ``GET`` lists readings,
 newest first. Values are in each kind's canonical unit (``units`` gives
 the UCUM codes); glucose may be sent in mg/dL with ``"unit": "mg/dL"``.
+Each reading carries its flag (``category``, ``severity``) and what the
+patient should do (``advice``, with ``category_label``), in the patient's
+language, for a gateway or app to show them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
+from django.utils import translation
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -22,10 +26,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import User
+from apps.vitals.flags import advice_for, category_label
 from apps.vitals.kinds import GLUCOSE_UNITS, KIND_CHOICES, KINDS, GlucoseContext
 from apps.vitals.models import Reading, Source
 from apps.vitals.selectors import readings_for_user
-from apps.vitals.services import BatchRefused, ReadingInput, ReadingRefused, Recorded, readings_record_many
+from apps.vitals.services import (
+    BatchRefused,
+    ReadingInput,
+    ReadingRefused,
+    Recorded,
+    emergency_number,
+    readings_record_many,
+)
 
 MAX_BATCH = 1000
 MAX_LIST = 5000
@@ -53,6 +65,8 @@ class ReadingInSerializer(serializers.Serializer[Any]):
 class ReadingOutSerializer(serializers.ModelSerializer[Reading]):
     units = serializers.SerializerMethodField()
     duplicate = serializers.SerializerMethodField()
+    category_label = serializers.SerializerMethodField()
+    advice = serializers.SerializerMethodField()
 
     class Meta:
         model = Reading
@@ -68,7 +82,9 @@ class ReadingOutSerializer(serializers.ModelSerializer[Reading]):
             "entered_by",
             "note",
             "category",
+            "category_label",
             "severity",
+            "advice",
             "rule",
             "created_at",
             "duplicate",
@@ -82,6 +98,31 @@ class ReadingOutSerializer(serializers.ModelSerializer[Reading]):
     def get_duplicate(self, reading: Reading) -> bool:
         """On POST: true when the reading was stored before (not an error)."""
         return False
+
+    def get_category_label(self, reading: Reading) -> str:
+        """The flag in words, in the patient's language."""
+        with translation.override(self._patient_language(reading)):
+            return category_label(reading.category)
+
+    def get_advice(self, reading: Reading) -> str:
+        """What the patient should do now (for an urgent or critical reading:
+        measure again, then call the emergency number), in the patient's
+        language, whoever sent the reading."""
+        with translation.override(self._patient_language(reading)):
+            return advice_for(reading.category, emergency_number=self._emergency_number())
+
+    def _patient_language(self, reading: Reading) -> str:
+        """One query per patient in the response, not per reading."""
+        languages: dict[int, str] = self.context.setdefault("patient_languages", {})
+        if reading.patient_id not in languages:
+            language = User.objects.filter(pk=reading.patient_id).values_list("language", flat=True).first()
+            languages[reading.patient_id] = language or translation.get_language()
+        return languages[reading.patient_id]
+
+    def _emergency_number(self) -> str:
+        if "emergency_number" not in self.context:
+            self.context["emergency_number"] = emergency_number()
+        return str(self.context["emergency_number"])
 
 
 class ReadingQuerySerializer(serializers.Serializer[Any]):
@@ -122,7 +163,7 @@ class ReadingListCreate(APIView):
             since=data.get("since"),
             until=data.get("until"),
         )
-        return Response(ReadingOutSerializer(readings[: data["limit"]], many=True).data)
+        return Response(ReadingOutSerializer(readings[: data["limit"]], many=True, context={}).data)
 
     @extend_schema(
         request=ReadingInSerializer,
@@ -167,8 +208,9 @@ class ReadingListCreate(APIView):
 
     def _created(self, recorded: list[Recorded], *, batch: bool) -> Response:
         data = []
+        context: dict[str, Any] = {}  # the patients' languages, looked up once
         for one in recorded:
-            item = dict(ReadingOutSerializer(one.reading).data)
+            item = dict(ReadingOutSerializer(one.reading, context=context).data)
             item["duplicate"] = not one.created
             data.append(item)
         code = status.HTTP_201_CREATED if any(one.created for one in recorded) else status.HTTP_200_OK

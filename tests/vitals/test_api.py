@@ -146,3 +146,32 @@ def test_it_is_in_the_openapi_schema(client: Client, alice: User) -> None:
     schema = client.get("/api/schema/", {"format": "json"}, **_bearer(alice)).json()
     assert "/api/v1/readings/" in schema["paths"]
     assert {"get", "post"} <= set(schema["paths"]["/api/v1/readings/"])
+
+
+def test_it_answers_a_crisis_with_the_patients_advice(client: Client, alice: User, appointment: Appointment) -> None:
+    response = _post(client, _bp(values={"systolic": 200, "diastolic": 125}), alice)
+    assert response.status_code == 201
+    data = response.json()
+    assert (data["category"], data["severity"], data["category_label"]) == (
+        "bp_crisis",
+        "critical",
+        "Hypertensive crisis",
+    )
+    assert "measure again" in data["advice"] and "call 120" in data["advice"]
+
+
+def test_it_gives_the_advice_in_the_patients_language_whoever_sends_it(
+    client: Client, alice: User, bob: User, appointment: Appointment
+) -> None:
+    from django.utils import translation
+
+    from apps.vitals.flags import advice_for
+
+    alice.language = "zh-hans"
+    alice.save(update_fields=["language"])
+    by_bob = _post(client, _bp(patient=alice.pk, values={"systolic": 200, "diastolic": 125}), bob).json()
+    assert by_bob["category_label"] == "高血压危象"
+    with translation.override("zh-hans"):
+        assert by_bob["advice"] == advice_for("bp_crisis", emergency_number="120")
+    listed = client.get(URL, **_bearer(alice)).json()
+    assert [item["category_label"] for item in listed] == ["高血压危象"]
