@@ -18,6 +18,7 @@ from typing import Any
 
 from django.http import Http404
 from django.utils import translation
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -174,7 +175,8 @@ class ReadingListCreate(APIView):
         batch = isinstance(request.data, list)
         raw = request.data if batch else [request.data]
         if batch and not 1 <= len(raw) <= MAX_BATCH:
-            return Response({"code": "batch_size", "detail": f"Send 1 to {MAX_BATCH} readings."}, status=400)
+            detail = _("Send 1 to %(count)s readings in one request.") % {"count": MAX_BATCH}
+            return Response({"code": "batch_size", "detail": detail}, status=400)
         bodies = [ReadingInSerializer(data=item) for item in raw]
         valid = [body.is_valid() for body in bodies]
         if not all(valid):

@@ -175,3 +175,22 @@ def test_it_gives_the_advice_in_the_patients_language_whoever_sends_it(
         assert by_bob["advice"] == advice_for("bp_crisis", emergency_number="120")
     listed = client.get(URL, **_bearer(alice)).json()
     assert [item["category_label"] for item in listed] == ["高血压危象"]
+
+
+def test_it_refuses_an_empty_or_oversized_batch_with_a_clear_error(client: Client, alice: User) -> None:
+    for batch in ([], [_bp()] * 1001):
+        response = _post(client, batch, alice)
+        assert response.status_code == 400
+        assert response.json()["code"] == "batch_size"
+        assert "1000" in response.json()["detail"]
+    assert Reading.objects.count() == 0
+
+
+def test_it_lets_carol_post_for_a_patient_of_her_clinic(
+    client: Client, alice: User, carol: User, appointment: Appointment
+) -> None:
+    """Clinic staff (a village doctor's front desk) enter for the patient, by the API too."""
+    response = _post(client, _bp(patient=alice.pk), carol)
+    assert response.status_code == 201
+    reading = Reading.objects.get()
+    assert (reading.patient, reading.entered_by) == (alice, carol)
