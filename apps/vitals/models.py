@@ -104,6 +104,9 @@ class PatientTarget(models.Model):
         return f"{self.patient_id} {self.kind}.{self.field} [{self.low}, {self.high}]"
 
 
+ACKNOWLEDGE_NOTE_MAX_CHARS = 200
+
+
 class AlertStatus(models.TextChoices):
     OPEN = "open", _("Open")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
@@ -125,6 +128,9 @@ class Alert(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
+    # What the doctor who acknowledged it did or decided, in a few words
+    # (shown with the alert in the patient's chart).
+    acknowledge_note = models.CharField(_("note"), max_length=ACKNOWLEDGE_NOTE_MAX_CHARS, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

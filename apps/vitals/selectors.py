@@ -5,9 +5,10 @@ and into the audit log, and what the caller may not see is "not found"."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import Http404
 
 from apps.accounts.models import User
@@ -15,7 +16,7 @@ from apps.accounts.selectors import patient_can_be_seen_by, patient_get_for_user
 from apps.audit.models import AuditAction, AuditOutcome
 from apps.audit.services import audit_record
 from apps.clinics.models import Role
-from apps.vitals.flags import BpGuideline, Target
+from apps.vitals.flags import BpGuideline, Severity, Target
 from apps.vitals.kinds import GLUCOSE_UNITS, MMOL_L, kind_get
 from apps.vitals.models import Alert, AlertStatus, PatientTarget, Reading
 
@@ -210,3 +211,52 @@ def patients_for_reading_entry(*, user: User, query: str = "", limit: int = 100)
             condition |= Q(phone__contains=digits)
         patients = patients.filter(condition)
     return list(patients.order_by("full_name")[:limit])
+
+
+# --- Triage ----------------------------------------------------------------------
+
+# Critical first, then urgent, then attention (then anything else).
+TRIAGE_RANK = Case(
+    When(severity=Severity.CRITICAL, then=Value(0)),
+    When(severity=Severity.URGENT, then=Value(1)),
+    When(severity=Severity.ATTENTION, then=Value(2)),
+    default=Value(3),
+    output_field=IntegerField(),
+)
+
+
+def alerts_open_triage(*, patient_ids: QuerySet[Any]) -> QuerySet[Alert]:
+    """The open alerts of ``patient_ids`` (a queryset of user ids) in triage
+    order: critical, urgent, attention, newest first within each, with the
+    patient and the reading or ECG recording that raised each (one query).
+    No access check and no audit here: the caller passes the patients its
+    viewer may see and audits what it shows (apps/care/selectors_dashboard)."""
+    return (
+        Alert.objects.filter(status=AlertStatus.OPEN, patient_id__in=patient_ids)
+        .annotate(triage_rank=TRIAGE_RANK)
+        .select_related("patient", "reading", "ecg_recording")
+        .order_by("triage_rank", "-created_at", "-id")
+    )
+
+
+def alert_get_for_doctor(*, user: User, alert_id: int) -> Alert:
+    """One alert, for a doctor who sees the patient's record; anyone else
+    (and an unknown id) gets "not found", audited."""
+    from apps.clinics.selectors import UserRole, user_roles
+
+    alert = Alert.objects.select_related("patient", "reading", "ecg_recording").filter(pk=alert_id).first()
+    allowed = (
+        alert is not None
+        and UserRole.DOCTOR in user_roles(user=user)
+        and patient_can_be_seen_by(user=user, patient=alert.patient)
+    )
+    if alert is None or not allowed:
+        audit_record(
+            action=AuditAction.ACCESS_DENIED,
+            actor=user,
+            object_type="alert",
+            object_id=alert_id,
+            outcome=AuditOutcome.FAILURE,
+        )
+        raise Http404
+    return alert

@@ -37,7 +37,7 @@ from apps.notifications.models import Category, Channel
 from apps.notifications.services import OutgoingMessage, notifications_send_many
 from apps.vitals.flags import ALERTING, Severity, Target, category_label, flag_reading
 from apps.vitals.kinds import HEIGHT, WEIGHT, Kind, bmi, kind_get
-from apps.vitals.models import Alert, PatientTarget, Reading, Source
+from apps.vitals.models import ACKNOWLEDGE_NOTE_MAX_CHARS, Alert, AlertStatus, PatientTarget, Reading, Source
 from apps.vitals.plausibility import NON_FIELD, values_check
 from apps.vitals.selectors import (
     bp_guideline_for,
@@ -556,6 +556,53 @@ def patient_target_remove(*, patient: User, by: User, kind: str, field: str) -> 
                 action=AuditAction.DELETE, actor=by, object_type="patient_target", object_id=target.pk, patient=patient
             )
             target.delete()
+
+
+# --- Alerts --------------------------------------------------------------------
+
+
+class AlertRefused(Exception):
+    """Nothing changed. ``code``: not_found (no access; answer "not found"),
+    invalid (``message`` says why: the note), already (acknowledged before)."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        self.code = code
+        self.message = message
+        super().__init__(code)
+
+
+def alert_acknowledge(*, alert: Alert, by: User, note: str) -> Alert:
+    """A doctor who sees the patient's record acknowledges an open alert
+    with a short note (required): it leaves the triage queue and stays in
+    the chart, with who, when and the note. Audited."""
+    from apps.clinics.selectors import UserRole, user_roles
+
+    if UserRole.DOCTOR not in user_roles(user=by) or not patient_can_be_seen_by(user=by, patient=alert.patient):
+        audit_record(
+            action=AuditAction.ACCESS_DENIED, actor=by, object_type="alert", object_id=alert.pk, outcome="failure"
+        )
+        raise AlertRefused("not_found")
+    note = " ".join(note.split())
+    if not note:
+        raise AlertRefused("invalid", str(_("Say in a few words what you did or decided.")))
+    if len(note) > ACKNOWLEDGE_NOTE_MAX_CHARS:
+        raise AlertRefused(
+            "invalid",
+            str(_("Keep the note under %(count)d characters.") % {"count": ACKNOWLEDGE_NOTE_MAX_CHARS}),
+        )
+    with transaction.atomic():
+        locked = Alert.objects.select_for_update().get(pk=alert.pk)
+        if locked.status != AlertStatus.OPEN:
+            raise AlertRefused("already", str(_("This alert was already acknowledged.")))
+        locked.status = AlertStatus.ACKNOWLEDGED
+        locked.acknowledged_by = by
+        locked.acknowledged_at = timezone.now()
+        locked.acknowledge_note = note
+        locked.save(update_fields=["status", "acknowledged_by", "acknowledged_at", "acknowledge_note"])
+        audit_record(
+            action=AuditAction.UPDATE, actor=by, object_type="alert", object_id=locked.pk, patient=alert.patient
+        )
+    return locked
 
 
 def emergency_number() -> str:
