@@ -27,6 +27,8 @@ function connect(attempt) {
   socket.addEventListener("open", () => { attempt = 0; });
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);
+    // Other modules of the page (the doctor's dashboard) re-read what they show.
+    window.dispatchEvent(new CustomEvent("telemed:notification", { detail: message }));
     if (message.type === "unread") setCount(message.unread);
     if (message.type === "notification") {
       setCount(message.unread);

@@ -37,9 +37,10 @@ def test_it_shows_the_clinic_admin_their_clinics(login: Callable[[User], Client]
     assert "Staff and invitations" in page
 
 
-def test_it_shows_the_doctor_where_they_consult(login: Callable[[User], Client], bob: User) -> None:
+def test_it_shows_the_doctor_their_dashboard(login: Callable[[User], Client], bob: User) -> None:
     page = login(bob).get("/").content.decode()
-    assert "Where I consult" in page
+    assert "Triage" in page  # apps/care's dashboard (tests/care/test_dashboard.py)
+    assert reverse("care:patients") in page
     assert "Staff and invitations" not in page
 
 

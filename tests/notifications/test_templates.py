@@ -50,6 +50,11 @@ CONTEXTS["consult/ready"] = {
     "link": "/consults/123456/",
 }
 
+CONTEXTS["care/doctor_message"] = {
+    "doctor": "欧阳建国",
+    "text": "请今晚再量一次血压，" * 10,  # the longest message a doctor may send (100 characters)
+    "link": "/appointments/",
+}
 CONTEXTS["readings/alert"] = {
     "patient": "司马秀英",
     "kind": "blood_pressure",
