@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from apps.care import views_chart, views_dashboard
+from apps.care import views_chart, views_dashboard, views_notes
 
 app_name = "care"
 
@@ -20,4 +20,21 @@ urlpatterns += [
     path("alerts/<int:alert_id>/acknowledge/", views_dashboard.alert_acknowledge_view, name="alert_acknowledge"),
     path("message/<int:patient_id>/", views_dashboard.patient_message, name="patient_message"),
     path("patients/", views_dashboard.patients, name="patients"),
+]
+
+# Consult notes, diagnoses and the ICD-10 search (views_notes.py)
+urlpatterns += [
+    path("appointments/<int:appointment_id>/note/", views_notes.note_editor, name="note_editor"),
+    path("notes/<int:note_id>/", views_notes.note_detail, name="note"),
+    path("notes/<int:note_id>/autosave/", views_notes.note_autosave, name="note_autosave"),
+    path("notes/<int:note_id>/diagnoses/", views_notes.note_diagnosis_add, name="note_diagnosis_add"),
+    path(
+        "notes/<int:note_id>/diagnoses/<int:diagnosis_id>/remove/",
+        views_notes.note_diagnosis_remove,
+        name="note_diagnosis_remove",
+    ),
+    path("notes/<int:note_id>/addenda/", views_notes.note_addendum, name="note_addendum"),
+    path("notes/<int:note_id>/follow-up/", views_notes.note_follow_up, name="note_follow_up"),
+    path("diagnoses/<int:diagnosis_id>/resolve/", views_notes.problem_resolve, name="problem_resolve"),
+    path("icd10/", views_notes.icd10_search_view, name="icd10_search"),
 ]
