@@ -12,22 +12,26 @@ clinical content is the doctors' (docs/care-access.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import Consent, ConsentKind, PatientProfile, User
 from apps.accounts.selectors import patient_get_for_user
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.care.icd10 import icd10_get
+from apps.care.models import ConsultNote, Diagnosis, NoteStatus, Referral
+from apps.care.selectors import PatientAccess, patient_access_reason, referrals_of_patient
+from apps.care.selectors_notes import DiagnosisRow, notes_for_patient, problem_list_for_user
 from apps.scheduling.models import Appointment, AppointmentStatus
 from apps.vitals.display import kind_label, reading_values_display
 from apps.vitals.flags import Severity
@@ -36,6 +40,8 @@ from apps.vitals.models import Alert, AlertStatus, EcgRecording, PatientTarget, 
 from apps.vitals.selectors import glucose_unit_for
 
 SECTION_LIMIT = 10  # rows per section of the chart (ECGs, appointments, alerts)
+TRENDS_DAYS = 90  # the trends' period, and the alerts marked on them
+TRENDS_ALERTS = 500  # at most this many alert markers
 TIMELINE_PAGE = 20  # timeline items per page ("Show more" loads the next)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -214,10 +220,95 @@ def _appointment_url(appointment: Appointment, *, viewer: User) -> str:
     return reverse("scheduling:detail", args=[appointment.pk])
 
 
+def _note_items(query: TimelineQuery) -> Iterable[TimelineItem]:
+    """Notes as ``note_readable_by`` allows: signed ones, and the viewer's
+    own drafts; at the consult's time."""
+    rows = (
+        ConsultNote.objects.filter(patient=query.patient, appointment__starts_at__lte=query.now)
+        .filter(Q(status=NoteStatus.SIGNED) | Q(author=query.viewer, status=NoteStatus.DRAFT))
+        .filter(_older_than(query.cursor, time_field="appointment__starts_at", kind=TimelineKind.NOTE))
+        .select_related("author", "appointment")
+        .order_by("-appointment__starts_at", "-id")[: query.limit]
+    )
+    for note in rows:
+        yield TimelineItem(
+            kind=TimelineKind.NOTE,
+            at=note.appointment.starts_at,
+            object_id=note.pk,
+            title=_("Consult note by %(doctor)s") % {"doctor": note.author.full_name},
+            detail=_first_line(note.assessment),
+            url=note_url(note.pk),
+            status=note.get_status_display(),
+        )
+
+
+def _diagnosis_items(query: TimelineQuery) -> Iterable[TimelineItem]:
+    """Diagnoses of signed notes, when they were recorded."""
+    rows = (
+        Diagnosis.objects.filter(patient=query.patient, note__status=NoteStatus.SIGNED, recorded_at__lte=query.now)
+        .filter(_older_than(query.cursor, time_field="recorded_at", kind=TimelineKind.DIAGNOSIS))
+        .order_by("-recorded_at", "-id")[: query.limit]
+    )
+    for diagnosis in rows:
+        yield TimelineItem(
+            kind=TimelineKind.DIAGNOSIS,
+            at=diagnosis.recorded_at,
+            object_id=diagnosis.pk,
+            title=f"{diagnosis.code} {_diagnosis_label(diagnosis)}",
+            url=note_url(diagnosis.note_id),
+            status=diagnosis.get_status_display(),
+        )
+
+
+def _referral_items(query: TimelineQuery) -> Iterable[TimelineItem]:
+    rows = (
+        Referral.objects.filter(patient=query.patient, created_at__lte=query.now)
+        .filter(_older_than(query.cursor, time_field="created_at", kind=TimelineKind.REFERRAL))
+        .select_related("from_doctor", "to_doctor", "to_specialty")
+        .order_by("-created_at", "-id")[: query.limit]
+    )
+    for referral in rows:
+        yield referral_item(referral)
+
+
+def referral_item(referral: Referral) -> TimelineItem:
+    if referral.to_doctor is not None:
+        to = referral.to_doctor.full_name
+    elif referral.to_specialty is not None:
+        to = str(referral.to_specialty)
+    else:
+        to = ""
+    return TimelineItem(
+        kind=TimelineKind.REFERRAL,
+        at=referral.created_at,
+        object_id=referral.pk,
+        title=_("Referred to %(to)s by %(doctor)s") % {"to": to, "doctor": referral.from_doctor.full_name},
+        detail=f"{referral.get_urgency_display()} · {_first_line(referral.reason)}",
+        status=referral.get_status_display(),
+    )
+
+
+def _first_line(text: str, length: int = 120) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= length else line[: length - 1] + "…"
+
+
+def _diagnosis_label(diagnosis: Diagnosis) -> str:
+    code = icd10_get(diagnosis.code)
+    return code.label(get_language()) if code is not None else diagnosis.description
+
+
+def note_url(note_id: int) -> str:
+    return reverse("care:note", args=[note_id])
+
+
 _SOURCES: dict[str, TimelineSource] = {
     TimelineKind.READING: _readings_items,
     TimelineKind.ECG: _ecg_items,
     TimelineKind.APPOINTMENT: _appointment_items,
+    TimelineKind.NOTE: _note_items,
+    TimelineKind.DIAGNOSIS: _diagnosis_items,
+    TimelineKind.REFERRAL: _referral_items,
 }
 
 
@@ -278,9 +369,27 @@ class TargetRow:
 
 
 @dataclass(frozen=True)
-class AccessReason:
-    code: str
-    label: str
+class TrendAlert:
+    kind: str
+    measured_at: datetime
+    severity: str
+    status: str
+
+
+def _trend_alerts(patient: User, now: datetime) -> list[TrendAlert]:
+    """The alerts readings raised in the trends' period (one query)."""
+    rows = (
+        Alert.objects.filter(
+            patient=patient,
+            reading__isnull=False,
+            reading__measured_at__gte=now - timedelta(days=TRENDS_DAYS),
+        )
+        .order_by("-reading__measured_at")
+        .values_list("reading__kind", "reading__measured_at", "severity", "status")[:TRENDS_ALERTS]
+    )
+    return [
+        TrendAlert(kind=kind, measured_at=at, severity=severity, status=status) for kind, at, severity, status in rows
+    ]
 
 
 @dataclass
@@ -292,6 +401,7 @@ class PatientChart:
     consent_current: bool
     latest_readings: list[tuple[Reading, str]]  # (reading, its values as text), in the kinds' order
     open_alerts: list[Alert]
+    trend_alerts: list[TrendAlert]  # the alerts marked on the trends
     targets: list[TargetRow]
     ecgs: list[EcgRecording]
     ecgs_more: bool
@@ -300,11 +410,14 @@ class PatientChart:
     past_more: bool
     timeline: TimelinePage
     glucose_unit: str
-    access_reason: AccessReason | None = None
-    break_glass_until: datetime | None = None
-    problems: list[Any] = field(default_factory=list)  # active diagnoses (care-notes)
-    notes: list[Any] = field(default_factory=list)  # consult notes (care-notes)
-    referrals: list[TimelineItem] = field(default_factory=list)
+    access: PatientAccess | None
+    problems: list[DiagnosisRow]  # active diagnoses of signed notes
+    notes: list[ConsultNote]  # signed, and the viewer's own drafts
+    referrals: list[TimelineItem]
+
+    @property
+    def break_glass_until(self) -> datetime | None:
+        return self.access.until if self.access is not None and self.access.code == "break_glass" else None
 
 
 def chart_patient_get_for_user(*, user: User, patient_id: int) -> User:
@@ -415,6 +528,7 @@ def patient_chart_get_for_user(*, user: User, patient_id: int) -> PatientChart:
             .select_related("reading", "ecg_recording")
             .order_by("-created_at", "-id")[:SECTION_LIMIT]
         ),
+        trend_alerts=_trend_alerts(patient, now),
         targets=_targets(patient, glucose_unit),
         ecgs=ecgs[:SECTION_LIMIT],
         ecgs_more=len(ecgs) > SECTION_LIMIT,
@@ -427,4 +541,8 @@ def patient_chart_get_for_user(*, user: User, patient_id: int) -> PatientChart:
             )
         ),
         glucose_unit=glucose_unit,
+        access=patient_access_reason(user=user, patient=patient),
+        problems=problem_list_for_user(user=user, patient=patient, language=get_language()),
+        notes=notes_for_patient(user=user, patient=patient, limit=SECTION_LIMIT),
+        referrals=[referral_item(referral) for referral in referrals_of_patient(patient=patient)[:SECTION_LIMIT]],
     )

@@ -191,6 +191,8 @@ function draw(chart, timeZone) {
   figure.append(caption, holder);
   root.append(figure);
   const plot = new uPlot(options(chart, timeZone, holder.clientWidth || root.clientWidth), data(chart), holder);
+  // A page may add to the drawing (the patient chart marks the alerts): plot.hooks, then plot.redraw().
+  root.dispatchEvent(new CustomEvent("vitals-chart:drawn", { detail: { plot, chart, figure } }));
   return { plot, holder };
 }
 

@@ -7,13 +7,14 @@ from django.utils.translation import gettext as _
 
 register = template.Library()
 
+# Symbols every phone's fonts have (no emoji: older Android browsers show boxes).
 _ICONS = {
-    "reading": "📈",
-    "ecg": "💓",
-    "appointment": "📅",
-    "note": "📝",
-    "diagnosis": "🩺",
-    "referral": "↪",
+    "reading": "▲",
+    "ecg": "♥",
+    "appointment": "●",
+    "note": "✎",
+    "diagnosis": "✚",
+    "referral": "➜",
 }
 
 
