@@ -11,8 +11,10 @@ doctors, the booking benchmark failed (a double booking, an answer other
 than 201 or 409), the signaling benchmark failed (an error message, a
 socket closed by the server, a message not relayed, a chat message not
 stored), a call did not connect, the ECG analysis failed (a file refused,
-its child died, record 100's beats not found) or the vitals benchmark
-failed (an import not stored whole, an API answer other than 201, no chart).
+its child died, record 100's beats not found), the vitals benchmark
+failed (an import not stored whole, an API answer other than 201, no chart)
+or the doctor workspace's did (a page answered other than 200; a chart not
+built yet, 404, is reported, not a failure).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from bench.call_setup import (
     call_setup_run,
     call_setup_summary_text,
 )
+from bench.care import FULL_CARE, SMOKE_CARE, CarePlan, CareResult, care_markdown, care_run_isolated, care_summary_text
 from bench.ecg import FULL_ECG, SMOKE_ECG, EcgPlan, EcgResult, ecg_markdown, ecg_run, ecg_summary_text
 from bench.http_load import LoadResult, LoadTarget, generator_name, load_run
 from bench.notifications import FULL_DELIVERY, SMOKE_DELIVERY, DeliveryPlan, DeliveryResult, delivery_run
@@ -90,6 +93,7 @@ class BenchPlan:
     call_setup: CallSetupPlan
     ecg: EcgPlan
     vitals: VitalsPlan
+    care: CarePlan
     writes_doc: bool
 
 
@@ -105,6 +109,7 @@ FULL_PLAN = BenchPlan(
     call_setup=FULL_CALL_SETUP,
     ecg=FULL_ECG,
     vitals=FULL_VITALS,
+    care=FULL_CARE,
     writes_doc=True,
 )
 SMOKE_PLAN = BenchPlan(
@@ -119,6 +124,7 @@ SMOKE_PLAN = BenchPlan(
     call_setup=SMOKE_CALL_SETUP,
     ecg=SMOKE_ECG,
     vitals=SMOKE_VITALS,
+    care=SMOKE_CARE,
     writes_doc=False,
 )
 
@@ -133,10 +139,11 @@ def arguments_parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["http", "notifications", "slots", "booking", "signaling", "call-setup", "ecg", "vitals"],
+        choices=["http", "notifications", "slots", "booking", "signaling", "call-setup", "ecg", "vitals", "care"],
         help="run only the HTTP benchmarks (throughput, page weight), the notification delivery, the slot search, "
         "the booking under contention, the consult signaling, the call set-up in Chromium, the ECG analysis "
-        "(record 100 and a 24 h recording) or the vitals import, API and chart; http and "
+        "(record 100 and a 24 h recording), the vitals import, API and chart, or the doctor workspace's pages "
+        "with 1,000,000 readings; http and "
         "notifications write nothing, the others rewrite their own section of docs/benchmarks.md (not with --smoke)",
     )
     parser.add_argument(
@@ -221,6 +228,15 @@ def vitals_bench_run(plan: BenchPlan) -> VitalsResult:
         flush=True,
     )
     return vitals_run_isolated(plan.vitals)
+
+
+def care_bench_run(plan: BenchPlan) -> CareResult:
+    print(
+        f"Doctor workspace: {plan.care.patients:,} patients, {plan.care.readings:,} readings, "
+        f"{plan.care.appointments:,} appointments (Daphne, PostgreSQL; the data set is built once and kept):",
+        flush=True,
+    )
+    return care_run_isolated(plan.care)
 
 
 def bench_run(plan: BenchPlan) -> tuple[RunInfo, list[LoadResult], list[PageWeight]]:
@@ -330,6 +346,14 @@ def main(argv: list[str]) -> int:
             benchmarks_doc_section_write(vitals_markdown(vitals))
             print(f"\nWrote its section of {BENCHMARKS_DOC}")
         return 0 if vitals.passed or not vitals.measured else 1
+    if arguments.only == "care":
+        care = care_bench_run(plan)
+        print()
+        print(care_summary_text(care))
+        if plan.writes_doc and care.measured:
+            benchmarks_doc_section_write(care_markdown(care))
+            print(f"\nWrote its section of {BENCHMARKS_DOC}")
+        return 0 if care.passed or not care.measured else 1
     try:
         run, load_results, weights = bench_run(plan)
     except (ServerError, SignInError) as error:
@@ -343,6 +367,7 @@ def main(argv: list[str]) -> int:
     call_setup_result = call_setup_bench_run(plan) if everything else None
     ecg_result = ecg_bench_run(plan) if everything else None
     vitals_result = vitals_bench_run(plan) if everything else None
+    care_result = care_bench_run(plan) if everything else None
     print()
     print(summary_text(run=run, load_results=load_results, weights=weights))
     if delivery_result is not None:
@@ -359,6 +384,8 @@ def main(argv: list[str]) -> int:
         print(ecg_summary_text(ecg_result))
     if vitals_result is not None:
         print(vitals_summary_text(vitals_result))
+    if care_result is not None:
+        print(care_summary_text(care_result))
     if plan.writes_doc and everything:
         benchmarks_doc_write(
             generated_markdown(
@@ -379,6 +406,8 @@ def main(argv: list[str]) -> int:
             benchmarks_doc_section_write(ecg_markdown(ecg_result))
         if vitals_result is not None:
             benchmarks_doc_section_write(vitals_markdown(vitals_result))
+        if care_result is not None:
+            benchmarks_doc_section_write(care_markdown(care_result))
         print(f"\nWrote {BENCHMARKS_DOC}")
     measured_everything = all(result.errors == 0 for result in load_results) and all(
         weight.loaded for weight in weights
@@ -393,6 +422,7 @@ def main(argv: list[str]) -> int:
             call_setup_result,
             ecg_result,
             vitals_result,
+            care_result,
         )
     )
     return 0 if measured_everything and others_passed else 1
