@@ -286,3 +286,38 @@ def referral_get_for_user(*, user: User, referral_id: int) -> Referral:
         action=AuditAction.VIEW, actor=user, object_type="referral", object_id=referral.pk, patient=referral.patient
     )
     return referral
+
+
+def patient_find_for_break_glass(*, patient_id: int | None = None, phone: str | None = None) -> User | None:
+    """The patient with exactly this id or this (E.164) phone number; no
+    partial matches, no lists: break-glass opens one known record."""
+    patients = User.objects.filter(patient_profile__isnull=False, is_active=True)
+    if patient_id is not None:
+        return patients.filter(pk=patient_id).first()
+    if phone:
+        return patients.filter(phone=phone).first()
+    return None
+
+
+def break_glass_get_for_doctor(*, doctor: User, access_id: int) -> BreakGlassAccess:
+    access = BreakGlassAccess.objects.select_related("patient").filter(pk=access_id, doctor=doctor).first()
+    if access is None:
+        raise Http404
+    return access
+
+
+def care_team_membership_get_for_user(*, user: User, membership_id: int) -> CareTeamMembership:
+    """An active care-team row, for its doctor or whoever may change the
+    patient's team at its clinic; else "not found"."""
+    membership = (
+        CareTeamMembership.objects.select_related("patient", "doctor", "clinic")
+        .filter(pk=membership_id, ended_at__isnull=True)
+        .first()
+    )
+    allowed = membership is not None and (
+        membership.doctor_id == user.pk
+        or care_team_clinics_for_user(user=user, patient=membership.patient).filter(pk=membership.clinic_id).exists()
+    )
+    if membership is None or not allowed:
+        raise Http404
+    return membership

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from apps.care import views_chart, views_dashboard, views_notes
+from apps.care import views, views_chart, views_dashboard, views_notes
 
 app_name = "care"
 
@@ -37,4 +37,21 @@ urlpatterns += [
     path("notes/<int:note_id>/follow-up/", views_notes.note_follow_up, name="note_follow_up"),
     path("diagnoses/<int:diagnosis_id>/resolve/", views_notes.problem_resolve, name="problem_resolve"),
     path("icd10/", views_notes.icd10_search_view, name="icd10_search"),
+]
+
+# Care teams, break-glass and referrals (views.py)
+urlpatterns += [
+    path("patients/<int:patient_id>/care-team/", views.care_team, name="care_team"),
+    path("care-team/<int:membership_id>/remove/", views.care_team_remove_view, name="care_team_remove"),
+    path("break-glass/", views.break_glass, name="break_glass"),
+    path("break-glass/<int:access_id>/end/", views.break_glass_end_view, name="break_glass_end"),
+    path("clinics/<int:clinic_id>/break-glass/", views.break_glass_clinic, name="break_glass_clinic"),
+    path("patients/<int:patient_id>/refer/", views.referral_new, name="referral_new"),
+    path("referrals/", views.referrals, name="referrals"),
+    path("referrals/<int:referral_id>/", views.referral_detail, name="referral_detail"),
+    path("referrals/<int:referral_id>/accept/", views.referral_accept_view, name="referral_accept"),
+    path("referrals/<int:referral_id>/decline/", views.referral_decline_view, name="referral_decline"),
+    path("referrals/<int:referral_id>/complete/", views.referral_complete_view, name="referral_complete"),
+    path("referrals/<int:referral_id>/withdraw/", views.referral_cancel_view, name="referral_cancel"),
+    path("my-referrals/", views.my_referrals, name="my_referrals"),
 ]
