@@ -173,6 +173,7 @@ def test_it_gives_the_advice_in_the_patients_language_whoever_sends_it(
     assert by_bob["category_label"] == "高血压危象"
     with translation.override("zh-hans"):
         assert by_bob["advice"] == advice_for("bp_crisis", emergency_number="120")
+    assert "拨打 120" in by_bob["advice"]
     listed = client.get(URL, **_bearer(alice)).json()
     assert [item["category_label"] for item in listed] == ["高血压危象"]
 
