@@ -17,8 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -449,10 +448,14 @@ def age_on(*, born: date | None, today: date) -> int | None:
 
 
 def _latest_per_kind(patient: User) -> list[Reading]:
-    ranked = Reading.objects.filter(patient=patient).annotate(
-        newest=Window(RowNumber(), partition_by=[F("kind")], order_by=[F("measured_at").desc(), F("id").desc()])
-    )
-    by_kind = {reading.kind: reading for reading in ranked.filter(newest=1)}
+    """The newest reading of each kind, in one query: a subquery per kind,
+    each one step down the (patient, kind, time) index, whatever the
+    number of readings."""
+    newest = Q()
+    for code in KINDS:
+        latest = Reading.objects.filter(patient=patient, kind=code).order_by("-measured_at", "-id").values("pk")[:1]
+        newest |= Q(pk=Subquery(latest))
+    by_kind = {reading.kind: reading for reading in Reading.objects.filter(newest)}
     return [by_kind[code] for code in KINDS if code in by_kind]
 
 

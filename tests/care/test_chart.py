@@ -19,7 +19,6 @@ from apps.clinics.models import Clinic
 from apps.scheduling.models import Appointment, AppointmentStatus
 from apps.vitals.models import EcgRecording, EcgStatus
 from apps.vitals.services import ReadingInput, readings_record_many
-from tests.factories import ClinicFactory, make_doctor
 
 Login = Callable[[User], Client]
 
@@ -49,18 +48,6 @@ def _book(patient: User, doctor: User, clinic: Clinic, *, starts_in: timedelta, 
 @pytest.fixture
 def appointment(alice: User, bob: User, clinic: Clinic) -> Appointment:
     return _book(alice, bob, clinic, starts_in=timedelta(days=1), reason="Headaches")
-
-
-@pytest.fixture
-def dave(clinic: Clinic) -> User:
-    """Another doctor of Bob's clinic, who has never seen Alice."""
-    return make_doctor(clinic=clinic, full_name="Dave", email="dave@example.org")
-
-
-@pytest.fixture
-def erin(db: None) -> User:
-    """A doctor of another clinic."""
-    return make_doctor(clinic=ClinicFactory(name="Riverside"), full_name="Erin", email="erin@example.org")
 
 
 def _readings(
@@ -174,6 +161,32 @@ def test_it_shows_demographics_consent_latest_readings_and_alerts(login: Login, 
     assert "Open alerts" in page
     assert reverse("vitals:ecg_recording", args=[EcgRecording.objects.get().pk]) in page
     assert reverse("vitals:patient_chart", args=[alice.pk]) in page  # the trends
+
+
+@pytest.mark.usefixtures("appointment")
+def test_it_shows_the_newest_reading_of_each_kind(login: Login, alice: User, bob: User) -> None:
+    now = timezone.now()
+    readings_record_many(
+        by=alice,
+        items=[
+            ReadingInput(
+                patient=alice, kind="blood_pressure", values=BP, measured_at=now - timedelta(days=3), source="manual"
+            ),
+            ReadingInput(
+                patient=alice,
+                kind="blood_pressure",
+                values=ATTENTION,
+                measured_at=now - timedelta(days=1),
+                source="manual",
+            ),
+            ReadingInput(
+                patient=alice, kind="spo2", values={"spo2": 97}, measured_at=now - timedelta(days=9), source="manual"
+            ),
+        ],
+    )
+    latest = login(bob).get(_chart(alice)).content.decode().split('class="chart-latest"')[1].split("</ul>")[0]
+    assert "145/92" in latest and "128/82" not in latest
+    assert "97" in latest and latest.index("145/92") < latest.index("97")  # in the kinds' order
 
 
 @pytest.mark.usefixtures("appointment")
