@@ -28,8 +28,8 @@ from apps.accounts.selectors import patient_get_for_user
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.care.icd10 import icd10_get
-from apps.care.models import ConsultNote, Diagnosis, NoteStatus, Referral
-from apps.care.selectors import PatientAccess, patient_access_reason, referrals_of_patient
+from apps.care.models import BreakGlassAccess, ConsultNote, Diagnosis, NoteStatus, Referral
+from apps.care.selectors import PatientAccess, break_glass_active_for, patient_access_reason, referrals_of_patient
 from apps.care.selectors_notes import DiagnosisRow, notes_for_patient, problem_list_for_user
 from apps.scheduling.models import Appointment, AppointmentStatus
 from apps.vitals.display import kind_label, reading_values_display
@@ -267,10 +267,10 @@ def _referral_items(query: TimelineQuery) -> Iterable[TimelineItem]:
         .order_by("-created_at", "-id")[: query.limit]
     )
     for referral in rows:
-        yield referral_item(referral)
+        yield referral_item(referral, viewer=query.viewer)
 
 
-def referral_item(referral: Referral) -> TimelineItem:
+def referral_item(referral: Referral, *, viewer: User) -> TimelineItem:
     if referral.to_doctor is not None:
         to = referral.to_doctor.full_name
     elif referral.to_specialty is not None:
@@ -283,8 +283,16 @@ def referral_item(referral: Referral) -> TimelineItem:
         object_id=referral.pk,
         title=_("Referred to %(to)s by %(doctor)s") % {"to": to, "doctor": referral.from_doctor.full_name},
         detail=f"{referral.get_urgency_display()} · {_first_line(referral.reason)}",
+        url=_referral_url(referral, viewer=viewer),
         status=referral.get_status_display(),
     )
+
+
+def _referral_url(referral: Referral, *, viewer: User) -> str:
+    """The referral's page, for the doctors it is between (others would find it "not found")."""
+    if viewer.pk not in (referral.from_doctor_id, referral.to_doctor_id):
+        return ""
+    return reverse("care:referral_detail", args=[referral.pk])
 
 
 def _first_line(text: str, length: int = 120) -> str:
@@ -410,13 +418,14 @@ class PatientChart:
     timeline: TimelinePage
     glucose_unit: str
     access: PatientAccess | None
+    break_glass: BreakGlassAccess | None  # the viewer's open emergency access, to end it from the banner
     problems: list[DiagnosisRow]  # active diagnoses of signed notes
     notes: list[ConsultNote]  # signed, and the viewer's own drafts
     referrals: list[TimelineItem]
 
     @property
     def break_glass_until(self) -> datetime | None:
-        return self.access.until if self.access is not None and self.access.code == "break_glass" else None
+        return self.break_glass.expires_at if self.break_glass is not None else None
 
 
 def chart_patient_get_for_user(*, user: User, patient_id: int) -> User:
@@ -519,6 +528,7 @@ def patient_chart_get_for_user(*, user: User, patient_id: int) -> PatientChart:
         .order_by("-starts_at", "-id")[: SECTION_LIMIT + 1]
     )
     latest = _latest_per_kind(patient)
+    access = patient_access_reason(user=user, patient=patient)
     return PatientChart(
         patient=patient,
         profile=profile,
@@ -544,8 +554,13 @@ def patient_chart_get_for_user(*, user: User, patient_id: int) -> PatientChart:
             )
         ),
         glucose_unit=glucose_unit,
-        access=patient_access_reason(user=user, patient=patient),
+        access=access,
+        break_glass=break_glass_active_for(doctor=user, patient=patient)
+        if access and access.code == "break_glass"
+        else None,
         problems=problem_list_for_user(user=user, patient=patient, language=get_language()),
         notes=notes_for_patient(user=user, patient=patient, limit=SECTION_LIMIT),
-        referrals=[referral_item(referral) for referral in referrals_of_patient(patient=patient)[:SECTION_LIMIT]],
+        referrals=[
+            referral_item(referral, viewer=user) for referral in referrals_of_patient(patient=patient)[:SECTION_LIMIT]
+        ],
     )

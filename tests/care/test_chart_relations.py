@@ -108,6 +108,10 @@ def test_break_glass_opens_the_chart_with_a_banner_and_is_audited(
     assert "data-break-glass" in page and 'data-access-reason="break_glass"' in page
     assert until.astimezone(zoneinfo.ZoneInfo(dave.timezone)).strftime("%Y-%m-%d %H:%M") in page  # in Dave's zone
     assert AuditEvent.objects.filter(actor=dave, action="view", object_type="patient_chart", patient=alice).exists()
+    end = reverse("care:break_glass_end", args=[BreakGlassAccess.objects.get().pk])
+    assert end in page
+    login(dave).post(end)
+    assert login(dave).get(_chart(alice)).status_code == 404  # ended from the banner
 
 
 def test_an_expired_break_glass_gives_nothing(login: Login, alice: User, dave: User, clinic: Clinic) -> None:
@@ -143,7 +147,12 @@ def test_it_shows_the_problem_list_notes_and_referrals(
     problems = page.split("data-problem-list")[1].split("</ul>")[0]
     assert "I10" in problems and "E11.9" in problems
     assert "Essential hypertension" in page.split('id="notes-h"')[1]
-    assert "Referred to Erin by Bob" in page.split('id="referrals-h"')[1]
+    referrals = page.split('id="referrals-h"')[1]
+    assert "Referred to Erin by Bob" in referrals
+    assert reverse("care:referral_detail", args=[Referral.objects.get().pk]) in referrals  # Bob made it
+    assert reverse("care:note", args=[ConsultNote.objects.get().pk]) in page
+    for name in ("care:referral_new", "care:care_team", "care:patient_message"):
+        assert reverse(name, args=[alice.pk]) in page
 
 
 def test_drafts_stay_their_authors_and_resolved_diagnoses_leave_the_problem_list(
