@@ -242,3 +242,26 @@ def test_it_lists_referrals_to_the_doctor_and_their_alerts(
     assert "from Bob" in referrals
     # The referral gives Dave the chart, and so her alerts.
     assert _triage_ids(page) == [raised.pk]
+
+
+def test_an_ecg_alert_links_to_the_recording(login: Login, alice: User, bob: User, booked: None) -> None:
+    from apps.vitals.models import Alert, EcgRecording
+
+    ecg = EcgRecording.objects.create(
+        patient=alice,
+        uploaded_by=alice,
+        storage_key="k" * 32,
+        original_name="watch.csv",
+        size_bytes=1000,
+        sha256="0" * 64,
+        file_format="apple_watch_csv",
+        status="done",
+        category="ecg_irregular_rr",
+        severity="urgent",
+        recorded_at=NOW - timedelta(hours=2),
+    )
+    Alert.objects.create(patient=alice, ecg_recording=ecg, severity="urgent")
+    page = login(bob).get(reverse("care:triage")).content.decode()
+    assert reverse("vitals:ecg_recording", args=[ecg.pk]) in page
+    assert "Irregular heart rhythm on the ECG" in page
+    assert "12-01 07:00" in page  # recorded, in the doctor's zone
