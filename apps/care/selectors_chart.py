@@ -146,17 +146,14 @@ def _readings_items(query: TimelineQuery) -> Iterable[TimelineItem]:
         Reading.objects.filter(patient=query.patient, measured_at__lte=query.now)
         .exclude(severity=Severity.NORMAL)
         .filter(_older_than(query.cursor, time_field="measured_at", kind=TimelineKind.READING))
-        .select_related("alert")
+        .select_related("alert", "alert__acknowledged_by")
         .order_by("-measured_at", "-id")[: query.limit]
     )
     for reading in rows:
         alert = getattr(reading, "alert", None)
         detail = reading.category_label
         if alert is not None:
-            detail = _("%(category)s · alert %(status)s") % {
-                "category": detail,
-                "status": alert.get_status_display().lower(),
-            }
+            detail = f"{detail} · {alert_text(alert)}"
         yield TimelineItem(
             kind=TimelineKind.READING,
             at=reading.measured_at,
@@ -168,20 +165,36 @@ def _readings_items(query: TimelineQuery) -> Iterable[TimelineItem]:
         )
 
 
+def alert_text(alert: Alert) -> str:
+    """Where the alert stands: open, or who acknowledged it, when, and their note."""
+    if alert.status != AlertStatus.ACKNOWLEDGED or alert.acknowledged_by is None:
+        return _("alert open")
+    text = _("alert acknowledged by %(doctor)s on %(day)s") % {
+        "doctor": alert.acknowledged_by.full_name,
+        "day": f"{timezone.localtime(alert.acknowledged_at or alert.created_at):%Y-%m-%d}",
+    }
+    return f"{text}: {alert.acknowledge_note}" if alert.acknowledge_note else text
+
+
 def _ecg_items(query: TimelineQuery) -> Iterable[TimelineItem]:
     rows = (
         EcgRecording.objects.filter(patient=query.patient, created_at__lte=query.now)
         .filter(_older_than(query.cursor, time_field="created_at", kind=TimelineKind.ECG))
         .defer("summary", "failure_messages")
+        .select_related("alert", "alert__acknowledged_by")
         .order_by("-created_at", "-id")[: query.limit]
     )
     for recording in rows:
+        detail = recording.get_status_display() if not recording.category else _ecg_category(recording)
+        alert = getattr(recording, "alert", None)
+        if alert is not None:
+            detail = f"{detail} · {alert_text(alert)}"
         yield TimelineItem(
             kind=TimelineKind.ECG,
             at=recording.created_at,
             object_id=recording.pk,
             title=_("ECG uploaded"),
-            detail=recording.get_status_display() if not recording.category else _ecg_category(recording),
+            detail=detail,
             url=reverse("vitals:ecg_recording", args=[recording.pk]),
             severity=recording.severity,
         )

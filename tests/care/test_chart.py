@@ -368,3 +368,16 @@ def test_a_bad_target_is_refused_with_a_clear_error(
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not alice.vital_targets.exists()
+
+
+@pytest.mark.usefixtures("appointment")
+def test_an_acknowledged_alert_stays_on_the_timeline_with_its_note(login: Login, alice: User, bob: User) -> None:
+    from apps.vitals.models import Alert
+    from apps.vitals.services import alert_acknowledge
+
+    _readings(alice, alice, 1, values=CRISIS)
+    alert_acknowledge(alert=Alert.objects.get(), by=bob, note="Called her; rechecked 150/95")
+    page = login(bob).get(_chart(alice)).content.decode()
+    assert "Open alerts" not in page
+    timeline = page.split("data-chart-timeline")[1]
+    assert "alert acknowledged by Bob" in timeline and "Called her; rechecked 150/95" in timeline
