@@ -55,7 +55,7 @@ from apps.fhir.selectors import (
     patient_record_for_user,
 )
 from apps.fhir.services import MAX_ENTRIES, observations_record
-from apps.vitals.kinds import GLUCOSE, KINDS
+from apps.vitals.kinds import GLUCOSE, KINDS, MMOL_L
 from apps.vitals.models import EcgRecording, Reading
 from apps.vitals.selectors import glucose_unit_for
 from apps.vitals.services import Recorded
@@ -151,8 +151,13 @@ class FhirView(APIView):
     def observation_json(self, item: Reading | EcgRecording) -> dict[str, Any]:
         if isinstance(item, EcgRecording):
             return ecg_observation(item, site_url=self.site_url())
-        unit = glucose_unit_for(user=item.patient) if item.kind == GLUCOSE.code else ""
-        return reading_observation(item, glucose_unit=unit or "mmol/L")
+        unit = MMOL_L
+        if item.kind == GLUCOSE.code:  # in the patient's unit, looked up once per patient
+            units = self.__dict__.setdefault("_glucose_units", {})
+            if item.patient_id not in units:
+                units[item.patient_id] = glucose_unit_for(user=item.patient)
+            unit = units[item.patient_id]
+        return reading_observation(item, glucose_unit=unit)
 
 
 # --- Query parameters ---------------------------------------------------------------

@@ -207,13 +207,42 @@ def test_it_pages_with_links(client: Client, alice: User) -> None:
 def test_it_searches_in_a_fixed_number_of_queries(client: Client, alice: User) -> None:
     headers = bearer(alice)
     _many(alice, 3)
+    record(alice, kind="glucose", values={"glucose": 5}, unit="mmol/L", context="random")
     make_ecg(alice)
     client.get(f"{URL}?patient={alice.pk}", **headers)  # the token's "last used" is written once a minute
     with CaptureQueriesContext(connection) as small:
         client.get(f"{URL}?patient={alice.pk}&_count=500", **headers)
     _many(alice, 60, kind="heart_rate")
+    for hours in range(1, 6):
+        record(
+            alice,
+            kind="glucose",
+            values={"glucose": 99},
+            unit="mg/dL",
+            context="random",
+            measured_at=NOW - timedelta(minutes=hours),
+        )
     make_ecg(alice, sha256="f" * 64)
     with CaptureQueriesContext(connection) as large:
         response = client.get(f"{URL}?patient={alice.pk}&_count=500", **headers)
     assert response.json()["total"] > 60
     assert len(large) == len(small)
+
+
+@pytest.mark.parametrize(
+    ("accept", "status", "content_type"),
+    [
+        ("application/fhir+json", 200, "application/fhir+json"),
+        ("application/fhir+json; fhirVersion=4.0", 200, "application/fhir+json"),
+        ("application/json", 200, "application/json"),
+        ("*/*", 200, "application/fhir+json"),
+        ("application/fhir+xml", 406, "application/fhir+json"),
+    ],
+)
+def test_it_negotiates_the_content_type(
+    client: Client, alice: User, accept: str, status: int, content_type: str
+) -> None:
+    reading = record(alice).reading
+    response = client.get(f"{URL}/reading-{reading.pk}", HTTP_ACCEPT=accept, **bearer(alice))
+    assert response.status_code == status
+    assert response["Content-Type"].startswith(content_type)
