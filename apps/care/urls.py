@@ -19,6 +19,7 @@ urlpatterns += [
     path("triage/", views_dashboard.triage, name="triage"),
     path("alerts/<int:alert_id>/acknowledge/", views_dashboard.alert_acknowledge_view, name="alert_acknowledge"),
     path("message/<int:patient_id>/", views_dashboard.patient_message, name="patient_message"),
+    path("book/<int:patient_id>/", views_dashboard.patient_book, name="patient_book"),
     path("patients/", views_dashboard.patients, name="patients"),
 ]
 

@@ -5,7 +5,7 @@ actions, and "My patients"."""
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
@@ -29,8 +29,12 @@ from apps.care.selectors_dashboard import (
     patients_page_for_doctor,
 )
 from apps.care.services_dashboard import MESSAGE_MAX_CHARS, MessageRefused, patient_message_send
-from apps.clinics.selectors import UserRole, clinics_administered_by, user_roles
+from apps.clinics.models import Clinic
+from apps.clinics.selectors import UserRole, clinics_administered_by, clinics_of_doctor, user_roles
 from apps.core.http import AuthedRequest
+from apps.scheduling.models import ConsultMode
+from apps.scheduling.selectors import clinic_zone, doctor_free_slots
+from apps.scheduling.services import BookingError, appointment_book
 from apps.vitals.models import ACKNOWLEDGE_NOTE_MAX_CHARS
 from apps.vitals.selectors import alert_get_for_doctor, glucose_unit_for
 from apps.vitals.services import AlertRefused, alert_acknowledge
@@ -199,3 +203,79 @@ def patients(request: AuthedRequest) -> HttpResponse:
             "overdue_days": overdue_days(),
         },
     )
+
+
+class BookForm(forms.Form):
+    clinic = forms.TypedChoiceField(coerce=int, label=gettext_lazy("Clinic"))
+    starts_at = forms.DateTimeField()
+    mode = forms.ChoiceField(choices=ConsultMode.choices, label=gettext_lazy("How"))
+    reason = forms.CharField(required=False, max_length=500, label=gettext_lazy("Reason for the visit"))
+
+    def __init__(self, *args: Any, clinics: list[Clinic], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["clinic"].choices = [(clinic.pk, clinic.name) for clinic in clinics]  # type: ignore[attr-defined]  # a TypedChoiceField
+
+
+def _day(raw: str | None, default: date) -> date:
+    try:
+        return date.fromisoformat(raw) if raw else default
+    except ValueError:
+        return default
+
+
+@doctor_required
+@require_http_methods(["GET", "POST"])
+def patient_book(request: AuthedRequest, patient_id: int) -> HttpResponse:
+    """Book the patient a consult with me from the triage queue: as soon as
+    possible (today's free times first; the clinic's minimum notice applies)
+    or a follow-up on a later day. The doctor's free times at one of their
+    clinics on a day, then one click books it (scheduling's
+    ``appointment_book``; the patient is told by SMS)."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    clinics = list(clinics_of_doctor(user=request.user).order_by("name"))
+    if not clinics:
+        raise Http404
+    data = request.POST if request.method == "POST" else request.GET
+    clinic = next((c for c in clinics if str(c.pk) == data.get("clinic")), clinics[0])
+    zone = clinic_zone(clinic)
+    today = timezone.now().astimezone(zone).date()
+    day = min(max(_day(data.get("day"), today), today), today + timedelta(days=365))
+    error = ""
+    form = BookForm(request.POST or None, clinics=clinics, initial={"clinic": clinic.pk})
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                appointment = appointment_book(
+                    patient=patient,
+                    doctor=request.user,
+                    clinic=clinic,
+                    starts_at=form.cleaned_data["starts_at"],
+                    mode=form.cleaned_data["mode"],
+                    reason=form.cleaned_data["reason"],
+                    booked_by=request.user,
+                )
+            except BookingError as refused:
+                error = refused.message
+            else:
+                messages.success(request, _("Booked; the patient is told by SMS."))
+                return redirect("scheduling:detail", appointment.pk)
+        else:
+            error = _("Choose a time from the list.")
+    slots = doctor_free_slots(doctor=request.user, clinic=clinic, first_day=day, days=1, now=timezone.now())
+    with timezone.override(zone):
+        return render(
+            request,
+            "care/patient_book.html",
+            {
+                "patient": patient,
+                "clinics": clinics,
+                "clinic": clinic,
+                "day": day,
+                "previous_day": day - timedelta(days=1) if day > today else None,
+                "next_day": day + timedelta(days=1),
+                "slots": slots,
+                "form": form,
+                "error": error,
+                "modes": ConsultMode.choices,
+            },
+        )
