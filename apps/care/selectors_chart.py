@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Q, Subquery
+from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -25,12 +26,13 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import Consent, ConsentKind, PatientProfile, User
 from apps.accounts.selectors import patient_get_for_user
-from apps.audit.models import AuditAction
+from apps.audit.models import AuditAction, AuditOutcome
 from apps.audit.services import audit_record
 from apps.care.icd10 import icd10_get
 from apps.care.models import BreakGlassAccess, ConsultNote, Diagnosis, NoteStatus, Referral
 from apps.care.selectors import PatientAccess, break_glass_active_for, patient_access_reason, referrals_of_patient
 from apps.care.selectors_notes import DiagnosisRow, notes_for_patient, problem_list_for_user
+from apps.clinics.selectors import UserRole, user_roles
 from apps.scheduling.models import Appointment, AppointmentStatus
 from apps.vitals.display import kind_label, reading_values_display
 from apps.vitals.flags import Severity
@@ -441,17 +443,22 @@ class PatientChart:
         return self.break_glass.expires_at if self.break_glass is not None else None
 
 
-def chart_patient_get_for_user(*, user: User, patient_id: int) -> User:
-    """The patient, for a doctor who may see their record; else "not found"
-    (a clinic admin, a patient, even the patient themself: patients read
-    their own record on their own pages)."""
-    from apps.clinics.selectors import UserRole, user_roles
-
+def chart_may_be_opened_by(*, user: User, patient_id: int) -> bool:
+    """Doctors only; not one's own chart (a doctor who is also a patient
+    reads their record on the patient's pages). The record's own rules
+    (``patient_can_be_seen_by``) come after, in ``patient_get_for_user``.
+    One condition per line."""
     if UserRole.DOCTOR not in user_roles(user=user):
-        from django.http import Http404
+        return False
+    if user.pk == patient_id:  # noqa: SIM103  # one rule per line
+        return False
+    return True
 
-        from apps.audit.models import AuditOutcome
 
+def chart_patient_get_for_user(*, user: User, patient_id: int) -> User:
+    """The patient, for a doctor who may see their record; else "not found",
+    audited (a clinic admin, a patient, even the patient themself)."""
+    if not chart_may_be_opened_by(user=user, patient_id=patient_id):
         audit_record(
             action=AuditAction.ACCESS_DENIED,
             actor=user,

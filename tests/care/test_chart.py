@@ -128,6 +128,14 @@ def test_everyone_else_gets_not_found(
     assert not alice.vital_targets.exists()
 
 
+def test_a_doctor_who_is_also_a_patient_gets_not_found_for_their_own_chart(login: Login, bob: User) -> None:
+    from apps.accounts.models import PatientProfile
+
+    PatientProfile.objects.create(user=bob)
+    assert login(bob).get(_chart(bob)).status_code == 404
+    assert AuditEvent.objects.filter(actor=bob, action="access_denied", object_type="patient_chart").exists()
+
+
 def test_a_doctor_whose_appointment_was_cancelled_gets_not_found(
     login: Login, alice: User, bob: User, clinic: Clinic
 ) -> None:
