@@ -318,3 +318,47 @@ def test_the_summary_costs_a_fixed_number_of_queries(login: Any, alice: User, hi
 def test_the_profile_page_links_to_the_record(login: Any, alice: User, bob: User) -> None:
     page = login(alice).get("/me/").content.decode()
     assert "/fhir/me/summary/" in page and "/fhir/me/export.json" in page
+
+
+# --- The care rules: care team, referral, break-glass --------------------------------------
+
+
+@pytest.fixture
+def erin(db: None) -> User:
+    """A doctor of another clinic, with no relation to Alice."""
+    from tests.factories import ClinicFactory, make_doctor
+
+    return make_doctor(clinic=ClinicFactory(name="Riverside"), full_name="Erin", email="erin@example.org")
+
+
+def _everything(client: Client, patient: User, caller: User) -> int:
+    return int(get(client, f"/fhir/Patient/{patient.pk}/$everything", caller).status_code)
+
+
+def test_a_doctor_of_another_clinic_reads_after_breaking_the_glass(
+    client: Client, alice: User, erin: User, history: Any
+) -> None:
+    from apps.care.services import break_glass_open
+
+    assert _everything(client, alice, erin) == 404
+    break_glass_open(doctor=erin, patient=alice, reason="Unconscious at the village clinic, no history")
+    assert _everything(client, alice, erin) == 200
+    assert get(client, f"/fhir/Observation?patient={alice.pk}", erin).status_code == 200
+
+
+def test_a_care_team_doctor_reads_the_record(
+    client: Client, alice: User, bob: User, dave: User, clinic: Clinic
+) -> None:
+    from apps.care.models import CareTeamMembership
+
+    assert _everything(client, alice, dave) == 404
+    CareTeamMembership.objects.create(patient=alice, doctor=dave, clinic=clinic, added_by=bob)
+    assert _everything(client, alice, dave) == 200
+
+
+def test_a_referred_doctor_reads_the_record(client: Client, alice: User, bob: User, erin: User, history: Any) -> None:
+    from apps.care.models import Referral
+
+    Referral.objects.create(patient=alice, from_doctor=bob, to_doctor=erin, reason="Cardiology opinion")
+    assert _everything(client, alice, erin) == 200
+    assert get(client, f"/fhir/Condition?patient={alice.pk}", erin).status_code == 200
