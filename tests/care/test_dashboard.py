@@ -77,12 +77,13 @@ def test_it_sends_visitors_to_sign_in(client: Client, db: None, name: str) -> No
     assert reverse("account_login") in response["Location"]
 
 
+@pytest.mark.parametrize("who", ["dave", "erin"])
 def test_another_doctor_does_not_see_bobs_patients_alerts(
-    login: Login, alice: User, bob: User, dave: User, booked: None
+    login: Login, request: pytest.FixtureRequest, alice: User, bob: User, booked: None, who: str
 ) -> None:
     raised = alert(alice, severity="critical", minutes_ago=5)
     assert _triage_ids(login(bob).get(reverse("care:dashboard")).content.decode()) == [raised.pk]
-    page = login(dave).get(reverse("care:dashboard")).content.decode()
+    page = login(request.getfixturevalue(who)).get(reverse("care:dashboard")).content.decode()
     assert _triage_ids(page) == []
     assert "Alice" not in page
 

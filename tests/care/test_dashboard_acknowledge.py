@@ -109,7 +109,7 @@ def test_it_refuses_an_alert_acknowledged_already(bob: User, dave: User, open_al
     assert open_alert.acknowledge_note == "Called"
 
 
-@pytest.mark.parametrize("who", ["dave", "mallory", "alice", "carol"])
+@pytest.mark.parametrize("who", ["dave", "erin", "mallory", "alice", "carol"])
 def test_nobody_else_may_acknowledge(login: Login, request: pytest.FixtureRequest, open_alert: Alert, who: str) -> None:
     response = _acknowledge(login(request.getfixturevalue(who)), open_alert, "Seen")
     assert response.status_code == 404  # type: ignore[attr-defined]
@@ -167,7 +167,7 @@ def test_a_message_must_be_short(login: Login, alice: User, bob: User, booked: N
     assert not Notification.objects.filter(template="care/doctor_message").exists()
 
 
-@pytest.mark.parametrize("who", ["dave", "mallory", "carol", "alice"])
+@pytest.mark.parametrize("who", ["dave", "erin", "mallory", "carol", "alice"])
 def test_nobody_else_may_message_bobs_patient(
     login: Login, request: pytest.FixtureRequest, alice: User, booked: None, who: str
 ) -> None:

@@ -126,9 +126,7 @@ def test_it_filters_by_last_contact(login: Login, bob: User, clinic: Clinic, ali
     client = login(bob)
     week_ago = (NOW - timedelta(days=7)).date().isoformat()
     today = NOW.date().isoformat()
-    assert _names(client.get(URL, {"contact_from": week_ago, "contact_to": today}).content.decode()) == [
-        "Recent Ren"
-    ]
+    assert _names(client.get(URL, {"contact_from": week_ago, "contact_to": today}).content.decode()) == ["Recent Ren"]
     page = client.get(URL, {"contact_from": today, "contact_to": week_ago}).content.decode()
     assert "The end of the range must be after its start." in page
 
@@ -160,9 +158,12 @@ def test_it_sends_visitors_to_sign_in(client: Client, db: None) -> None:
     assert reverse("account_login") in response["Location"]
 
 
-def test_another_doctor_does_not_see_bobs_patients(login: Login, dave: User, alice: User, booked: None) -> None:
+@pytest.mark.parametrize("who", ["dave", "erin"])
+def test_another_doctor_does_not_see_bobs_patients(
+    login: Login, request: pytest.FixtureRequest, alice: User, booked: None, who: str
+) -> None:
     alert(alice, severity="critical", minutes_ago=5)
-    page = login(dave).get(URL).content.decode()
+    page = login(request.getfixturevalue(who)).get(URL).content.decode()
     assert _names(page) == []
     assert "Alice" not in page
 
