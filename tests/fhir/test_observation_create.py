@@ -427,3 +427,16 @@ def test_it_refuses_a_bundle_of_another_type(client: Client, alice: User) -> Non
 
 def test_the_bundle_endpoint_refuses_anonymous_callers(client: Client, alice: User) -> None:
     assert post(client, "/fhir/", _bundle("batch", bp(alice))).status_code == 401
+
+
+def test_the_clinic_admin_enters_a_reading_for_a_booked_patient(
+    client: Client, alice: User, carol: User, appointment: Any
+) -> None:
+    response = post(client, URL, bp(alice), carol)
+    assert response.status_code == 201
+    assert Reading.objects.get().entered_by == carol
+
+
+def test_a_doctor_without_a_relation_gets_not_found(client: Client, alice: User, dave: User, appointment: Any) -> None:
+    assert post(client, URL, bp(alice), dave).status_code == 404
+    assert not Reading.objects.exists()
