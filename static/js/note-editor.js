@@ -112,19 +112,22 @@ if (form) {
   const signForm = document.querySelector("[data-sign-form]");
   if (signForm) {
     signForm.addEventListener("submit", async (event) => {
-      if (signForm.dataset.confirmed === "yes") return;
       event.preventDefault();
       clearTimeout(timer);
       const saved = await save();
       if (!saved || stopped) return;
       if (!window.confirm(signForm.dataset.confirmText)) return;
-      signForm.dataset.confirmed = "yes";
+      for (const input of signForm.querySelectorAll("input[name=version]")) {
+        input.value = form.querySelector("input[name=version]").value;
+      }
       const action = document.createElement("input");
       action.type = "hidden";
       action.name = "action";
       action.value = "sign";
       signForm.append(action);
-      signForm.requestSubmit();
+      // submit(), not requestSubmit(): we may still be inside this submit
+      // event's dispatch, where a second submission would be ignored.
+      signForm.submit();
     });
   }
 }

@@ -41,7 +41,7 @@ from apps.vitals.services import reading_record
 from tests.care.helpers import appointment_between
 from tests.care.notes_support import COMPLETE, appointment, dora, eve, fill, note, signed, signed_note  # noqa: F401
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def test_it_starts_the_note_with_the_latest_readings(alice: User, bob: User, appointment: Appointment) -> None:
