@@ -143,6 +143,8 @@ def _value(quantity: Any, kind: Kind, path: str) -> tuple[Decimal, str]:
     """A quantity in the kind's canonical unit (glucose: in its own unit, and that unit)."""
     if quantity is None or quantity.value is None:
         raise _refuse("required", _("Give the value as a valueQuantity."), path)
+    if quantity.comparator:
+        raise _refuse("value", _("Give the measured value itself, without a comparator (<, >)."), f"{path}.comparator")
     unit = _unit_of(quantity)
     conversion = UNITS[kind.code].get(unit)
     if conversion is None:

@@ -440,3 +440,20 @@ def test_the_clinic_admin_enters_a_reading_for_a_booked_patient(
 def test_a_doctor_without_a_relation_gets_not_found(client: Client, alice: User, dave: User, appointment: Any) -> None:
     assert post(client, URL, bp(alice), dave).status_code == 404
     assert not Reading.objects.exists()
+
+
+def test_it_refuses_a_value_with_a_comparator(client: Client, alice: User) -> None:
+    body = single(alice, "8867-4", 30, "/min")
+    body["valueQuantity"]["comparator"] = "<"
+    response = post(client, URL, body, alice)
+    assert response.status_code == 400
+    assert _issues(response)[0]["expression"] == ["Observation.valueQuantity.comparator"]
+
+
+def test_it_answers_a_token_caller_in_their_language(client: Client, alice: User) -> None:
+    alice.language = "zh-hans"
+    alice.save()
+    response = post(client, URL, bp(alice, systolic=400), alice)
+    assert response.status_code == 422
+    assert "50" in _issues(response)[0]["diagnostics"]
+    assert "between" not in _issues(response)[0]["diagnostics"]
