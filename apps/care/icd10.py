@@ -30,6 +30,7 @@ import unicodedata
 import xml.etree.ElementTree as ET
 from array import array
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,9 +93,18 @@ class _Index:
             (name, self.by_code[code]) for code, name in zh_hans.items() if code in self.by_code
         ]
 
-    def rank(self, i: int) -> tuple[int, int, str]:
-        code = self.codes[i].code
-        return (0 if i in self.common else 1, len(code), code)
+        # Each code's place in the order results are shown in: the common
+        # codes first, then shorter (less specific) codes, then by code.
+        ranked = sorted(
+            range(len(self.codes)),
+            key=lambda i: (0 if i in self.common else 1, len(self.codes[i].code), self.codes[i].code),
+        )
+        self.rank_of: list[int] = [0] * len(ranked)
+        for place, i in enumerate(ranked):
+            self.rank_of[i] = place
+
+    def best(self, found: Iterable[int], limit: int) -> list[Icd10Code]:
+        return [self.codes[i] for i in heapq.nsmallest(limit, found, key=self.rank_of.__getitem__)]
 
     def by_prefix(self, prefix: str) -> list[int]:
         start = bisect_left(self.compact, prefix)
@@ -243,14 +253,15 @@ def icd10_search(*, query: str, limit: int = DEFAULT_LIMIT) -> list[Icd10Code]:
     if _CODE_QUERY.match(upper):
         found = index.by_prefix(upper.replace(".", ""))
         if found:
-            return [index.codes[i] for i in heapq.nsmallest(limit, found, key=index.rank)]
+            return index.best(found, limit)
     hits: set[int] | None = None
     han = [part for part in _HAN_SEPARATORS.split(text) if _HAN.search(part)]
     for part in han:
         matched = {i for name, i in index.zh_hans if part in name}
         hits = matched if hits is None else hits & matched
-    words = _WORD.findall(_fold(text))
-    words = [w for w in words if w not in _STOP_WORDS] or words
+    words = [w for w in _WORD.findall(_fold(text)) if w not in _STOP_WORDS]
+    if not han and (not words or len(text) < 2):
+        return []  # only little words ("of"), or one letter: too broad to mean anything
     for word in words:
         if hits is not None and not hits:
             break
@@ -258,8 +269,7 @@ def icd10_search(*, query: str, limit: int = DEFAULT_LIMIT) -> list[Icd10Code]:
         hits = matched if hits is None else hits & matched
     if not hits:
         return []
-    best = heapq.nsmallest(limit, hits, key=index.rank)
-    return [index.codes[i] for i in best]
+    return index.best(hits, limit)
 
 
 def icd10_warm() -> None:

@@ -62,6 +62,9 @@ def test_it_finds_nothing_for_nonsense_and_empty_queries() -> None:
     assert codes("   ") == []
     assert codes("zzqxj") == []
     assert codes("x" * 10_000) == []
+    assert codes("of") == []  # little words alone: too broad
+    assert codes("S") == []  # one letter: a third of the list
+    assert codes("肾")  # one Chinese character is a word
 
 
 def test_it_normalises_codes() -> None:
