@@ -17,6 +17,7 @@ urlpatterns += [
 urlpatterns += [
     path("", views_dashboard.dashboard, name="dashboard"),
     path("triage/", views_dashboard.triage, name="triage"),
+    path("today/", views_dashboard.today, name="today"),
     path("alerts/<int:alert_id>/acknowledge/", views_dashboard.alert_acknowledge_view, name="alert_acknowledge"),
     path("message/<int:patient_id>/", views_dashboard.patient_message, name="patient_message"),
     path("book/<int:patient_id>/", views_dashboard.patient_book, name="patient_book"),

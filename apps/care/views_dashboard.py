@@ -24,6 +24,7 @@ from apps.care.selectors_dashboard import (
     PatientFilters,
     Triage,
     dashboard_for_doctor,
+    dashboard_today,
     dashboard_triage,
     overdue_days,
     patients_page_for_doctor,
@@ -31,6 +32,7 @@ from apps.care.selectors_dashboard import (
 from apps.care.services_dashboard import MESSAGE_MAX_CHARS, MessageRefused, patient_message_send
 from apps.clinics.models import Clinic
 from apps.clinics.selectors import UserRole, clinics_administered_by, clinics_of_doctor, user_roles
+from apps.consults.selectors import consults_waiting_for
 from apps.core.http import AuthedRequest
 from apps.scheduling.models import ConsultMode
 from apps.scheduling.selectors import clinic_zone, doctor_free_slots
@@ -79,6 +81,16 @@ def triage(request: AuthedRequest) -> HttpResponse:
     return render(
         request, "care/dashboard_triage.html", _triage_context(request, dashboard_triage(doctor=request.user))
     )
+
+
+@doctor_required
+@require_GET
+def today(request: AuthedRequest) -> HttpResponse:
+    """Today's appointments alone: what the dashboard's script swaps in when
+    the waiting room changes (a patient arrives, a consult starts or ends)."""
+    now = timezone.now()
+    rows = dashboard_today(doctor=request.user, now=now, waiting=consults_waiting_for(doctor=request.user, now=now))
+    return render(request, "care/dashboard_today.html", {"today": rows})
 
 
 def _is_htmx(request: AuthedRequest) -> bool:

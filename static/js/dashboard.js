@@ -1,12 +1,15 @@
-// The doctor's dashboard, live: the triage queue is re-read from the server
-// (the partial at [data-triage-url]) when an in-app notification arrives
-// (a new alert tells the patient's doctors) and whenever the notification
-// socket (re)connects or the page comes back into view, so a dropped
-// message costs nothing: the database is the truth. The waiting room keeps
-// itself live (waiting-room.js). Without JavaScript the page is complete as
-// rendered, and forms post normally.
+// The doctor's dashboard, live. Two parts are re-read from the server and
+// swapped in, so a dropped message costs nothing (the database is the truth):
+// - the triage queue ([data-triage], its partial at data-triage-url), when an
+//   in-app notification arrives (a new alert tells the patient's doctors),
+//   whenever the notification socket (re)connects, and when the page comes
+//   back into view;
+// - today's appointments ([data-today], at data-today-url), when the live
+//   waiting room (waiting-room.js, its own socket) changes: a patient
+//   arrives or leaves, a consult starts or ends.
+// Without JavaScript the page is complete as rendered, and forms post normally.
 
-const dashboard = { refreshes: 0, pending: null, busy: false };
+const dashboard = { refreshes: 0, todayRefreshes: 0, pending: null, todayPending: null, busy: false };
 window.telemedDashboard = dashboard; // for tests and debugging
 
 function triage() {
@@ -18,6 +21,26 @@ function typing(section) {
   return [...section.querySelectorAll("input[name=note]")].some((input) => input.value.trim() !== "");
 }
 
+function setGlance(key, value) {
+  const count = document.querySelector(`[data-glance-${key}]`);
+  if (count && value !== undefined) count.textContent = value;
+}
+
+// Fetch ``url`` and put the element matching ``selector`` of the answer in
+// place of the page's; returns the new element, or null.
+async function swap(selector, url) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } });
+  if (!response.ok) return null;
+  const holder = document.createElement("div");
+  holder.innerHTML = await response.text();
+  const fresh = holder.querySelector(selector);
+  const current = document.querySelector(selector);
+  if (!fresh || !current) return null;
+  current.replaceWith(fresh);
+  if (window.htmx) window.htmx.process(fresh);
+  return fresh;
+}
+
 async function refresh() {
   const section = triage();
   if (!section || dashboard.busy) return;
@@ -27,22 +50,11 @@ async function refresh() {
   }
   dashboard.busy = true;
   try {
-    const response = await fetch(section.dataset.triageUrl, {
-      credentials: "same-origin",
-      headers: { "HX-Request": "true" },
-    });
-    if (!response.ok) return;
-    const html = await response.text();
-    const holder = document.createElement("div");
-    holder.innerHTML = html;
-    const fresh = holder.querySelector("[data-triage]");
-    const current = triage();
-    if (!fresh || !current) return;
-    current.replaceWith(fresh);
-    if (window.htmx) window.htmx.process(fresh);
-    const count = document.querySelector("[data-glance-alerts]");
-    if (count) count.textContent = fresh.dataset.total;
-    dashboard.refreshes += 1;
+    const fresh = await swap("[data-triage]", section.dataset.triageUrl);
+    if (fresh) {
+      setGlance("alerts", fresh.dataset.total);
+      dashboard.refreshes += 1;
+    }
   } catch {
     schedule(10000);
   } finally {
@@ -55,16 +67,49 @@ function schedule(delay) {
   dashboard.pending = setTimeout(refresh, delay);
 }
 
+async function refreshToday() {
+  const section = document.querySelector("[data-today]");
+  if (!section) return;
+  try {
+    const fresh = await swap("[data-today]", section.dataset.todayUrl);
+    if (fresh) {
+      setGlance("today", fresh.dataset.consults);
+      dashboard.todayRefreshes += 1;
+    }
+  } catch {
+    scheduleToday(10000);
+  }
+}
+
+function scheduleToday(delay) {
+  clearTimeout(dashboard.todayPending);
+  dashboard.todayPending = setTimeout(refreshToday, delay);
+}
+
+function countWaiting() {
+  const list = document.querySelector("[data-waiting-list]");
+  if (list) setGlance("waiting", String(list.hidden ? 0 : list.querySelectorAll("li").length));
+}
+
 if (triage()) {
   // notifications.js sends "telemed:notification" for each notice and on
   // each (re)connect of its socket.
   window.addEventListener("telemed:notification", () => schedule(300));
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") schedule(300);
+    if (document.visibilityState === "visible") {
+      schedule(300);
+      scheduleToday(300);
+    }
   });
   document.body.addEventListener("htmx:afterSwap", () => {
     const section = triage();
-    const count = document.querySelector("[data-glance-alerts]");
-    if (section && count) count.textContent = section.dataset.total;
+    if (section) setGlance("alerts", section.dataset.total);
   });
+  const waiting = document.querySelector("[data-waiting-now]");
+  if (waiting) {
+    new MutationObserver(() => {
+      countWaiting();
+      scheduleToday(500);
+    }).observe(waiting, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["hidden"] });
+  }
 }

@@ -20,7 +20,14 @@ from apps.clinics.models import Clinic
 from apps.scheduling.models import Appointment
 from apps.vitals.models import Alert
 from apps.vitals.services import reading_record
-from tests.browser.consult_helpers import IN_MEMORY_LAYER, call_browser, daphne_server, signed_in_page
+from tests.browser.consult_helpers import (
+    IN_MEMORY_LAYER,
+    call_browser,
+    daphne_server,
+    everyone_left,
+    open_video_appointment,
+    signed_in_page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -106,3 +113,42 @@ def test_a_critical_reading_arrives_live_and_is_acknowledged(
     assert alert.status == "acknowledged"
     assert alert.acknowledge_note == "Called her: resting, recheck in an hour"
     dashboard.context.close()
+
+
+# What a patient's consult page does, in short: its socket to the room.
+ENTER_ROOM = """async (path) => {
+  const ws = new WebSocket(`ws://${location.host}${path}`);
+  await new Promise((resolve, reject) => {
+    ws.onmessage = (event) => { if (JSON.parse(event.data).type === "welcome") resolve(); };
+    ws.onclose = (event) => reject(new Error(`closed ${event.code}`));
+  });
+  window.roomSocket = ws;
+}"""
+
+
+def test_today_follows_the_waiting_room(server: str, browser: Any, alice: User, bob: User, clinic: Clinic) -> None:
+    booked = open_video_appointment(alice, bob, clinic)
+    try:
+        dashboard = signed_in_page(browser, server, bob, viewport={"width": 1280, "height": 800})
+        dashboard.goto(f"{server}/")
+        row = dashboard.locator("[data-today] tbody tr", has_text="Alice")
+        assert row.get_attribute("class") == "day-upcoming"
+        dashboard.wait_for_function("() => window.telemedWaiting && window.telemedWaiting.socketState === 'open'")
+        dashboard.evaluate("window.neverReloaded = true")
+
+        phone = signed_in_page(browser, server, alice, viewport={"width": 360, "height": 740}, is_mobile=True)
+        phone.goto(f"{server}/")
+        phone.evaluate(ENTER_ROOM, f"/ws/consults/{booked.pk}/")
+        dashboard.locator("[data-today] tr.day-waiting", has_text="Alice").wait_for()
+        assert dashboard.locator("[data-glance-waiting]").inner_text() == "1"
+        start = dashboard.locator("[data-today] tr.day-waiting a", has_text="Start")
+        assert start.get_attribute("href") == f"/consults/{booked.pk}/"
+
+        phone.context.close()  # she leaves: upcoming again
+        dashboard.locator("[data-today] tr.day-upcoming", has_text="Alice").wait_for()
+        assert dashboard.locator("[data-glance-waiting]").inner_text() == "0"
+        assert dashboard.evaluate("window.neverReloaded") is True
+        assert dashboard.errors == []
+        dashboard.context.close()
+    finally:
+        everyone_left(booked)

@@ -187,7 +187,7 @@ def test_the_numbers_count_consults_waiting_and_alerts(
     alert(alice, severity="urgent", minutes_ago=5)
     alert(alice, severity="critical", minutes_ago=6)
     page = " ".join(login(bob).get(reverse("care:dashboard")).content.decode().split())
-    assert "<strong>1</strong> consults today" in page
+    assert "<strong data-glance-today>1</strong> consults today" in page
     assert "<strong data-glance-waiting>1</strong> waiting now" in page
     assert "<strong data-glance-alerts>2</strong> open alerts" in page
 
@@ -266,3 +266,23 @@ def test_an_ecg_alert_links_to_the_recording(login: Login, alice: User, bob: Use
     assert reverse("vitals:ecg_recording", args=[ecg.pk]) in page
     assert "Irregular heart rhythm on the ECG" in page
     assert "12-01 07:00" in page  # recorded, in the doctor's zone
+
+
+def test_the_today_partial_follows_the_waiting_room(login: Login, alice: User, bob: User, clinic: Clinic) -> None:
+    today = appointment(patient=alice, doctor=bob, clinic=clinic, starts_at=NOW + timedelta(minutes=5))
+    client = login(bob)
+    assert 'class="day-upcoming"' in client.get(reverse("care:today")).content.decode()
+    in_the_room(today)
+    page = client.get(reverse("care:today")).content.decode()
+    assert 'class="day-waiting"' in page
+    assert 'data-consults="1"' in page
+    assert reverse("consults:room", args=[today.pk]) in page
+
+
+@pytest.mark.parametrize("who", ["alice", "mallory", "carol"])
+def test_the_today_partial_is_the_doctors_only(login: Login, request: pytest.FixtureRequest, who: str) -> None:
+    assert login(request.getfixturevalue(who)).get(reverse("care:today")).status_code == 404
+
+
+def test_the_today_partial_sends_visitors_to_sign_in(client: Client, db: None) -> None:
+    assert client.get(reverse("care:today")).status_code == 302
