@@ -89,7 +89,7 @@ class ReferralForm(forms.Form):
         label=_("To a doctor"), queryset=User.objects.none(), required=False, empty_label=_("Any doctor")
     )
     to_specialty = forms.ModelChoiceField(
-        label=_("Or to a specialty"), queryset=Specialty.objects.all(), required=False, empty_label=_("—")
+        label=_("Or to a specialty"), queryset=Specialty.objects.all(), required=False, empty_label="—"
     )
     urgency = forms.ChoiceField(
         label=_("Urgency"), choices=ReferralUrgency.choices, initial=ReferralUrgency.ROUTINE, widget=forms.RadioSelect

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.accounts.models import User
@@ -32,7 +34,7 @@ from apps.notifications.models import Notification
 from apps.notifications.rendering import notification_render
 from apps.scheduling.models import AppointmentStatus
 from tests.care.helpers import appointment_between
-from tests.factories import make_doctor
+from tests.factories import ClinicFactory, PatientFactory, make_doctor
 
 Login = Callable[[User], Client]
 pytestmark = pytest.mark.sqlite
@@ -357,3 +359,27 @@ def test_the_patients_referrals_are_newest_first(alice: User, bob: User, erin: U
     referral_cancel(referral=first, by=bob)
     second = _refer_to_erin(alice, bob, erin)
     assert list(referrals_of_patient(patient=alice)) == [second, first]
+
+
+def _referrals_to(doctor: User, specialty: Specialty, count: int) -> None:
+    for _ in range(count):
+        patient = PatientFactory()
+        referrer = make_doctor(clinic=ClinicFactory())
+        Referral.objects.create(patient=patient, from_doctor=referrer, to_doctor=doctor, reason=REASON)
+        Referral.objects.create(patient=patient, from_doctor=referrer, to_specialty=specialty, reason=REASON)
+
+
+def test_it_reads_a_doctors_referrals_in_one_query_whatever_their_number(erin: User, cardiology: Specialty) -> None:
+    _referrals_to(erin, cardiology, 2)
+    with CaptureQueriesContext(connection) as few:
+        rows = [
+            (r.patient.full_name, r.from_doctor.full_name, r.to_specialty) for r in referrals_for_doctor(doctor=erin)
+        ]
+    assert len(rows) == 4
+    _referrals_to(erin, cardiology, 8)
+    with CaptureQueriesContext(connection) as more:
+        rows = [
+            (r.patient.full_name, r.from_doctor.full_name, r.to_specialty) for r in referrals_for_doctor(doctor=erin)
+        ]
+    assert len(rows) == 20
+    assert len(few) == len(more) == 1
