@@ -109,6 +109,10 @@ ACCESS_LABELS = {
 }
 
 
+# The rules that make a doctor one of the patient's own doctors.
+RELATION_CODES = frozenset({"appointment", "referral", "care_team"})
+
+
 def _access(code: str, until: datetime | None = None) -> PatientAccess:
     return PatientAccess(code=code, label=str(ACCESS_LABELS[code]), until=until)
 
@@ -162,13 +166,13 @@ def care_team_candidates(*, clinic: Clinic, patient: User) -> QuerySet[User]:
 
 def care_team_clinics_for_user(*, user: User, patient: User) -> QuerySet[Clinic]:
     """The clinics at which ``user`` may change the patient's care team: a
-    doctor who sees the patient's record, at the clinics they work at; a
-    clinic admin, at the clinics they run where the patient has an
-    appointment or a care team."""
-    from apps.accounts.selectors import patient_can_be_seen_by
-
+    doctor related to the patient (appointment, referral, care team; not a
+    break-glass, which is for reading in an emergency), at the clinics they
+    work at; a clinic admin, at the clinics they run where the patient has
+    an appointment or a care team."""
+    access = patient_access_reason(user=user, patient=patient)
     as_doctor = Q(pk__in=[])
-    if patient_can_be_seen_by(user=user, patient=patient) and user.pk != patient.pk:
+    if access is not None and access.code in RELATION_CODES:
         as_doctor = Q(memberships__user=user, memberships__role=Role.DOCTOR, memberships__is_active=True)
     patient_there = Q(
         Exists(Appointment.objects.filter(clinic=OuterRef("pk"), patient=patient)),

@@ -131,3 +131,13 @@ def test_the_pages_send_visitors_to_sign_in(client: Client, alice: User) -> None
     response = client.get(reverse("care:care_team", args=[alice.pk]))
     assert response.status_code == 302
     assert reverse("account_login") in response["Location"]
+
+
+def test_break_glass_does_not_let_a_doctor_change_the_care_team(
+    alice: User, dave: User, bob: User, clinic: Clinic
+) -> None:
+    from apps.care.services import break_glass_open
+
+    break_glass_open(doctor=dave, patient=alice, reason="Collapsed at the market")
+    with pytest.raises(CareRefused):
+        care_team_add(patient=alice, doctor=bob, clinic=clinic, by=dave)
