@@ -19,8 +19,8 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
@@ -40,9 +40,10 @@ from apps.vitals.models import Alert, AlertStatus, PatientTarget, Reading
 from apps.vitals.selectors import alerts_open_triage
 
 BLOOD_PRESSURE = "blood_pressure"
-TRIAGE_LIMIT = 50  # alerts shown on the dashboard (the count says how many in all)
+TRIAGE_LIMIT = 30  # alerts shown on the dashboard (the count says how many in all)
 PATIENTS_PER_PAGE = 25
 REFERRALS_LIMIT = 20
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # "no reading at all" is older than any cutoff
 # ICD-10 code prefixes of the chronic problems that call for home readings.
 CHRONIC_PREFIXES: dict[str, tuple[str, ...]] = {
     BLOOD_PRESSURE: ("I10", "I11", "I12", "I13", "I15"),
@@ -57,9 +58,12 @@ def overdue_days() -> int:
 # --- Whose data -----------------------------------------------------------------------
 
 
-def doctor_patient_ids(*, doctor: User) -> QuerySet[Any]:
-    """The ids of the patients ``doctor`` sees (a subquery, not a list)."""
-    return patients_of_doctor(doctor=doctor).order_by().values("pk")
+def doctor_patient_ids(*, doctor: User) -> list[int]:
+    """The ids of the patients ``doctor`` sees, read once a request (one
+    query): the dashboard's parts and the list then look only at those rows
+    (as a subquery, PostgreSQL would check the relation for every patient in
+    each of them)."""
+    return list(patients_of_doctor(doctor=doctor).order_by().values_list("pk", flat=True))
 
 
 def _audit_patients(*, viewer: User, object_type: str, patient_ids: Sequence[int]) -> None:
@@ -142,12 +146,15 @@ class Triage:
     total: int
 
 
-def dashboard_triage(*, doctor: User, limit: int = TRIAGE_LIMIT) -> Triage:
+def dashboard_triage(*, doctor: User, patient_ids: list[int] | None = None, limit: int = TRIAGE_LIMIT) -> Triage:
     """The open alerts of the doctor's patients, critical first, then urgent,
     then attention, newest first within each, each with its patient and the
     reading or ECG that raised it; ``total`` counts them all. Two queries
-    (and the audit's, one event per patient shown)."""
-    alerts_all = alerts_open_triage(patient_ids=doctor_patient_ids(doctor=doctor))
+    (three without ``patient_ids``; and the audit's, one event per patient
+    shown)."""
+    if patient_ids is None:
+        patient_ids = doctor_patient_ids(doctor=doctor)
+    alerts_all = alerts_open_triage(patient_ids=patient_ids)
     alerts = list(alerts_all[:limit])
     total = len(alerts) if len(alerts) < limit else alerts_all.count()
     _audit_patients(viewer=doctor, object_type="alerts", patient_ids=[a.patient_id for a in alerts])
@@ -168,13 +175,28 @@ def _expects_readings(kind: str) -> Q:
     return Q(Exists(targets)) | Q(Exists(diagnoses))
 
 
-def _overdue_condition(*, now: datetime) -> Q:
+_Patients = TypeVar("_Patients", bound=QuerySet[Any])
+
+
+def _latest_measured_at(kind: str) -> Subquery:
+    """When the patient's latest reading of ``kind`` was measured: one step
+    down the patient-kind-time index per patient (a NOT EXISTS here would
+    let PostgreSQL hash every recent reading of every patient instead)."""
+    return Subquery(
+        Reading.objects.filter(patient=OuterRef("pk"), kind=kind).order_by("-measured_at").values("measured_at")[:1]
+    )
+
+
+def _overdue(patients: _Patients, *, now: datetime) -> _Patients:
+    """``patients`` whose readings are overdue (see the module's docstring)."""
     cutoff = now - timedelta(days=overdue_days())
     condition = Q()
+    annotations: dict[str, Coalesce] = {}
     for kind in (BLOOD_PRESSURE, GLUCOSE.code):
-        recent = Reading.objects.filter(patient=OuterRef("pk"), kind=kind, measured_at__gte=cutoff)
-        condition |= _expects_readings(kind) & ~Q(Exists(recent))
-    return condition
+        latest = f"overdue_latest_{kind}"
+        annotations[latest] = Coalesce(_latest_measured_at(kind), Value(NEVER))
+        condition |= _expects_readings(kind) & Q(**{f"{latest}__lt": cutoff})
+    return patients.annotate(**annotations).filter(condition)
 
 
 @dataclass(frozen=True)
@@ -186,12 +208,17 @@ class Numbers:
 
 
 def dashboard_numbers(
-    *, doctor: User, now: datetime, today: Sequence[TodayAppointment], waiting: Sequence[WaitingPatient], triage: Triage
+    *,
+    patient_ids: list[int],
+    now: datetime,
+    today: Sequence[TodayAppointment],
+    waiting: Sequence[WaitingPatient],
+    triage: Triage,
 ) -> Numbers:
     """Consults today, patients waiting now, open alerts and patients with
     readings overdue (see the module's docstring): one query, the others are
     counted from what the dashboard read already."""
-    overdue = User.objects.filter(pk__in=doctor_patient_ids(doctor=doctor)).filter(_overdue_condition(now=now))
+    overdue = _overdue(User.objects.filter(pk__in=patient_ids), now=now)
     return Numbers(
         consults_today=len(today),
         waiting_now=len(waiting),
@@ -225,8 +252,9 @@ def dashboard_for_doctor(*, doctor: User, now: datetime) -> Dashboard:
     """Everything the doctor's home shows, in a fixed number of queries."""
     waiting = consults_waiting_for(doctor=doctor, now=now)
     today = dashboard_today(doctor=doctor, now=now, waiting=waiting)
-    triage = dashboard_triage(doctor=doctor)
-    numbers = dashboard_numbers(doctor=doctor, now=now, today=today, waiting=waiting, triage=triage)
+    patient_ids = doctor_patient_ids(doctor=doctor)
+    triage = dashboard_triage(doctor=doctor, patient_ids=patient_ids)
+    numbers = dashboard_numbers(patient_ids=patient_ids, now=now, today=today, waiting=waiting, triage=triage)
     return Dashboard(
         today=today,
         waiting=waiting,
@@ -298,7 +326,7 @@ def patients_for_doctor(*, doctor: User, filters: PatientFilters, now: datetime)
     if filters.open_alerts:
         patients = patients.filter(open_alerts__gt=0)
     if filters.overdue:
-        patients = patients.filter(_overdue_condition(now=now))
+        patients = _overdue(patients, now=now)
     if filters.condition:
         diagnosed = Diagnosis.objects.filter(
             patient=OuterRef("pk"), status=DiagnosisStatus.ACTIVE, code__istartswith=filters.condition.strip()

@@ -4,6 +4,7 @@ and into the audit log, and what the caller may not see is "not found"."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -225,8 +226,8 @@ TRIAGE_RANK = Case(
 )
 
 
-def alerts_open_triage(*, patient_ids: QuerySet[Any]) -> QuerySet[Alert]:
-    """The open alerts of ``patient_ids`` (a queryset of user ids) in triage
+def alerts_open_triage(*, patient_ids: Collection[int] | QuerySet[Any]) -> QuerySet[Alert]:
+    """The open alerts of ``patient_ids`` (user ids, or a queryset of them) in triage
     order: critical, urgent, attention, newest first within each, with the
     patient and the reading or ECG recording that raised each (one query).
     No access check and no audit here: the caller passes the patients its
