@@ -137,6 +137,7 @@ class TimelineQuery:
     limit: int
     now: datetime
     glucose_unit: str
+    only: str = ""  # one TimelineKind, or "" for all
 
 
 TimelineSource = Callable[[TimelineQuery], Iterable[TimelineItem]]
@@ -149,7 +150,7 @@ def _readings_items(query: TimelineQuery) -> Iterable[TimelineItem]:
         .exclude(severity=Severity.NORMAL)
         .filter(_older_than(query.cursor, time_field="measured_at", kind=TimelineKind.READING))
         .select_related("alert", "alert__acknowledged_by")
-        .order_by("-measured_at", "-id")[: query.limit]
+        .order_by("-measured_at", "-id")[: query.limit + 1]
     )
     for reading in rows:
         alert = getattr(reading, "alert", None)
@@ -184,7 +185,7 @@ def _ecg_items(query: TimelineQuery) -> Iterable[TimelineItem]:
         .filter(_older_than(query.cursor, time_field="created_at", kind=TimelineKind.ECG))
         .defer("summary", "failure_messages")
         .select_related("alert", "alert__acknowledged_by")
-        .order_by("-created_at", "-id")[: query.limit]
+        .order_by("-created_at", "-id")[: query.limit + 1]
     )
     for recording in rows:
         detail = recording.get_status_display() if not recording.category else _ecg_category(recording)
@@ -214,7 +215,7 @@ def _appointment_items(query: TimelineQuery) -> Iterable[TimelineItem]:
         Appointment.objects.filter(patient=query.patient, starts_at__lte=query.now)
         .filter(_older_than(query.cursor, time_field="starts_at", kind=TimelineKind.APPOINTMENT))
         .select_related("doctor", "clinic")
-        .order_by("-starts_at", "-id")[: query.limit]
+        .order_by("-starts_at", "-id")[: query.limit + 1]
     )
     for appointment in rows:
         yield TimelineItem(
@@ -242,7 +243,7 @@ def _note_items(query: TimelineQuery) -> Iterable[TimelineItem]:
         .filter(Q(status=NoteStatus.SIGNED) | Q(author=query.viewer, status=NoteStatus.DRAFT))
         .filter(_older_than(query.cursor, time_field="appointment__starts_at", kind=TimelineKind.NOTE))
         .select_related("author", "appointment")
-        .order_by("-appointment__starts_at", "-id")[: query.limit]
+        .order_by("-appointment__starts_at", "-id")[: query.limit + 1]
     )
     for note in rows:
         yield TimelineItem(
@@ -261,7 +262,7 @@ def _diagnosis_items(query: TimelineQuery) -> Iterable[TimelineItem]:
     rows = (
         Diagnosis.objects.filter(patient=query.patient, note__status=NoteStatus.SIGNED, recorded_at__lte=query.now)
         .filter(_older_than(query.cursor, time_field="recorded_at", kind=TimelineKind.DIAGNOSIS))
-        .order_by("-recorded_at", "-id")[: query.limit]
+        .order_by("-recorded_at", "-id")[: query.limit + 1]
     )
     for diagnosis in rows:
         yield TimelineItem(
@@ -279,7 +280,7 @@ def _referral_items(query: TimelineQuery) -> Iterable[TimelineItem]:
         Referral.objects.filter(patient=query.patient, created_at__lte=query.now)
         .filter(_older_than(query.cursor, time_field="created_at", kind=TimelineKind.REFERRAL))
         .select_related("from_doctor", "to_doctor", "to_specialty")
-        .order_by("-created_at", "-id")[: query.limit]
+        .order_by("-created_at", "-id")[: query.limit + 1]
     )
     for referral in rows:
         yield referral_item(referral, viewer=query.viewer)
@@ -338,26 +339,29 @@ _SOURCES: dict[str, TimelineSource] = {
 class TimelinePage:
     items: list[TimelineItem]
     next_cursor: str  # "" when there is nothing older
+    only: str = ""  # the kind it is filtered by
 
 
 def _timeline(query: TimelineQuery) -> TimelinePage:
     """One query per source (each limited to a page plus one), merged."""
     items: list[TimelineItem] = []
-    for kind in TimelineKind.ORDER:
-        source = _SOURCES.get(kind)
-        if source is not None:
-            items.extend(source(query))
+    for kind in (query.only,) if query.only else TimelineKind.ORDER:
+        items.extend(_SOURCES[kind](query))
     items.sort(key=lambda item: item.sort_key, reverse=True)
     page = items[: query.limit]
     more = len(items) > query.limit
-    return TimelinePage(items=page, next_cursor=page[-1].cursor if more and page else "")
+    return TimelinePage(items=page, next_cursor=page[-1].cursor if more and page else "", only=query.only)
 
 
 def patient_timeline_get_for_user(
-    *, user: User, patient_id: int, cursor: str = "", limit: int = TIMELINE_PAGE
+    *, user: User, patient_id: int, cursor: str = "", only: str = "", limit: int = TIMELINE_PAGE
 ) -> tuple[User, TimelinePage]:
-    """A page of the patient's timeline (older than ``cursor``), newest first."""
+    """A page of the patient's timeline (older than ``cursor``; of one kind
+    when ``only`` names one), newest first. BadCursor for a cursor or kind
+    that is not one."""
     parsed = TimelineCursor.decode(cursor) if cursor else None
+    if only and only not in TimelineKind.ORDER:
+        raise BadCursor(only)
     patient = chart_patient_get_for_user(user=user, patient_id=patient_id)
     audit_record(
         action=AuditAction.VIEW, actor=user, object_type="patient_timeline", object_id=patient.pk, patient=patient
@@ -370,6 +374,7 @@ def patient_timeline_get_for_user(
             limit=limit,
             now=timezone.now(),
             glucose_unit=glucose_unit_for(user=user),
+            only=only,
         )
     )
     return patient, page

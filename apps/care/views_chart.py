@@ -40,7 +40,7 @@ def _render_chart(request: AuthedRequest, patient_id: int, *, target_form: Targe
     response = render(
         request,
         "care/chart.html",
-        {"chart": chart, "patient": chart.patient, "target_form": form, "timeline_kinds": TimelineKind},
+        {"chart": chart, "patient": chart.patient, "target_form": form, "timeline_kinds": TimelineKind.ORDER},
         status=400 if target_form is not None else 200,
     )
     response["Cache-Control"] = "private, no-store"
@@ -56,16 +56,21 @@ def chart(request: AuthedRequest, patient_id: int) -> HttpResponse:
 @doctor_required
 @require_GET
 def timeline(request: AuthedRequest, patient_id: int) -> HttpResponse:
-    """The next page of the timeline, as the list items htmx appends."""
+    """A page of the timeline (``before``: older than that item; ``only``: one kind)."""
     try:
         patient, page = patient_timeline_get_for_user(
-            user=request.user, patient_id=patient_id, cursor=request.GET.get("before", "")
+            user=request.user,
+            patient_id=patient_id,
+            cursor=request.GET.get("before", ""),
+            only=request.GET.get("only", ""),
         )
     except BadCursor:
         return HttpResponse(_("This page of the timeline does not exist."), status=400, content_type="text/plain")
-    partial = request.headers.get("HX-Request") == "true"
-    template = "care/_chart_timeline_items.html" if partial else "care/chart_timeline.html"
-    response = render(request, template, {"patient": patient, "timeline": page})
+    # htmx: "Show more" appends the next items; a filter replaces the box (its chips and first page).
+    template = "care/chart_timeline.html"
+    if request.headers.get("HX-Request") == "true":
+        template = "care/_chart_timeline_items.html" if "before" in request.GET else "care/_chart_timeline_box.html"
+    response = render(request, template, {"patient": patient, "timeline": page, "timeline_kinds": TimelineKind.ORDER})
     response["Cache-Control"] = "private, no-store"
     return response
 

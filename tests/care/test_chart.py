@@ -245,11 +245,18 @@ def test_the_timeline_mixes_kinds_newest_first(login: Login, alice: User, bob: U
     _ecgs(alice, 1)
     EcgRecording.objects.update(created_at=now - timedelta(days=2))
     page = login(bob).get(_chart(alice)).content.decode()
-    timeline = page.split("data-chart-timeline")[1]
+    timeline = page.split("data-chart-timeline>")[1]
     kinds = [part.split('"')[1] for part in timeline.split("data-timeline-kind=")[1:]]
     assert kinds == ["reading", "ecg", "reading", "appointment"]  # the normal reading is only in the trends
     assert timeline.index("190/110") < timeline.index("145/92")
     assert "♥" in timeline and "Appointment" in timeline
+
+
+def _more(html: str) -> str:
+    """The "Show more" link's htmx URL, or ""."""
+    if 'class="chart-more"' not in html:
+        return ""
+    return html.split('class="chart-more"')[1].split('hx-get="')[1].split('"')[0].replace("&amp;", "&")
 
 
 def test_show_more_pages_through_the_timeline_without_gaps(
@@ -261,20 +268,40 @@ def test_show_more_pages_through_the_timeline_without_gaps(
     page = client.get(_chart(alice)).content.decode()
     seen = page.count('data-timeline-kind="reading"')
     assert seen == 20
-    url = page.split('hx-get="')[1].split('"')[0].replace("&amp;", "&")
+    url = _more(page)
     while url:
         response = client.get(url, headers={"HX-Request": "true"})
         assert response.status_code == 200
         body = response.content.decode()
         assert "<html" not in body  # htmx gets the items alone
         seen += body.count('data-timeline-kind="reading"')
-        url = body.split('hx-get="')[1].split('"')[0].replace("&amp;", "&") if 'hx-get="' in body else ""
+        url = _more(body)
     assert seen == 45
     assert 'data-timeline-kind="appointment"' in body  # the oldest comes last
 
 
-def test_a_bad_timeline_cursor_is_a_clear_error(login: Login, alice: User, bob: User, appointment: Appointment) -> None:
-    response = login(bob).get(reverse("care:chart_timeline", args=[alice.pk]), {"before": "yesterday"})
+def test_the_timeline_filters_by_kind_and_pages_within_it(login: Login, alice: User, bob: User, clinic: Clinic) -> None:
+    for day in range(1, 26):
+        _book(alice, bob, clinic, starts_in=-timedelta(days=day), status=AppointmentStatus.COMPLETED)
+    _readings(alice, alice, 5, values=ATTENTION)
+    client = login(bob)
+    url = reverse("care:chart_timeline", args=[alice.pk])
+    box = client.get(url, {"only": "appointment"}, headers={"HX-Request": "true"}).content.decode()
+    assert "<html" not in box and "data-chart-timeline-box" in box  # htmx swaps the box: chips and first page
+    assert box.count('data-timeline-kind="appointment"') == 20 and 'data-timeline-kind="reading"' not in box
+    assert f'href="{url}?only=appointment" hx-get' in box and 'aria-current="true">Appointment<' in box
+    response = client.get(_more(box), headers={"HX-Request": "true"})
+    more = response.content.decode()
+    assert more.count('data-timeline-kind="appointment"') == 5 and 'data-timeline-kind="reading"' not in more
+    page = client.get(url, {"only": "appointment"}).content.decode()
+    assert "<html" in page and page.count('data-timeline-kind="appointment"') == 20  # without JavaScript
+
+
+@pytest.mark.parametrize("query", [{"before": "yesterday"}, {"before": "1.99.1"}, {"only": "gossip"}])
+def test_a_bad_timeline_cursor_or_kind_is_a_clear_error(
+    login: Login, alice: User, bob: User, appointment: Appointment, query: dict[str, str]
+) -> None:
+    response = login(bob).get(reverse("care:chart_timeline", args=[alice.pk]), query)
     assert response.status_code == 400
     assert "does not exist" in response.content.decode()
 
@@ -387,5 +414,5 @@ def test_an_acknowledged_alert_stays_on_the_timeline_with_its_note(login: Login,
     alert_acknowledge(alert=Alert.objects.get(), by=bob, note="Called her; rechecked 150/95")
     page = login(bob).get(_chart(alice)).content.decode()
     assert "Open alerts" not in page
-    timeline = page.split("data-chart-timeline")[1]
+    timeline = page.split("data-chart-timeline>")[1]
     assert "alert acknowledged by Bob" in timeline and "Called her; rechecked 150/95" in timeline

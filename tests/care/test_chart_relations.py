@@ -178,7 +178,7 @@ def test_the_timeline_mixes_notes_diagnoses_and_referrals(
     referral = _refer(alice, bob, erin)
     Referral.objects.filter(pk=referral.pk).update(created_at=now - timedelta(hours=1))
     page = login(bob).get(_chart(alice)).content.decode()
-    timeline = page.split("data-chart-timeline")[1]
+    timeline = page.split("data-chart-timeline>")[1]
     kinds = [part.split('"')[1] for part in timeline.split("data-timeline-kind=")[1:]]
     assert kinds == ["referral", "diagnosis", "note", "appointment"]  # the note at the consult's time, after it
 
