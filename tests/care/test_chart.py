@@ -20,6 +20,8 @@ from apps.scheduling.models import Appointment, AppointmentStatus
 from apps.vitals.models import EcgRecording, EcgStatus
 from apps.vitals.services import ReadingInput, readings_record_many
 
+pytestmark = pytest.mark.sqlite  # both databases: the per-kind subqueries, the keyset cursor
+
 Login = Callable[[User], Client]
 
 BP = {"systolic": 128, "diastolic": 82}

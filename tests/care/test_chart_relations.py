@@ -31,6 +31,8 @@ from apps.clinics.models import Clinic
 from apps.scheduling.models import Appointment, AppointmentStatus
 from tests.care.test_chart import _book, _chart, _ecgs, _readings
 
+pytestmark = pytest.mark.sqlite  # both databases: the per-kind subqueries, the keyset cursor
+
 Login = Callable[[User], Client]
 
 
