@@ -101,8 +101,10 @@ class CareResult:
     measured_at: str = field(default_factory=utc_now_text)
     load_average: float | None = None
     run_s: float = 0.0
-    build_s: float | None = None  # None: the data set was reused
+    build_s: float | None = None
     build_output: str = ""
+    built_at: str = ""
+    reused: bool = False  # the data set was built by an earlier run
     patients: int = 0
     readings: int = 0
     appointments: int = 0
@@ -203,6 +205,38 @@ def _data_build(result: CareResult, plan: CarePlan) -> None:
     )
     result.build_s = time.perf_counter() - started
     result.build_output = output.getvalue().strip()
+    result.built_at = utc_now_text()
+    _build_note_write(result)
+
+
+def _build_note_write(result: CareResult) -> None:
+    """Remember how the kept data set was built (for the runs that reuse it)
+    in the database's comment."""
+    from django.db import connection
+
+    note = json.dumps({"build_s": result.build_s, "build_output": result.build_output, "built_at": result.built_at})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"COMMENT ON DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} IS %s", [note]
+        )
+
+
+def _build_note_read(result: CareResult) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+        )
+        row = cursor.fetchone()
+    try:
+        note = json.loads(row[0]) if row and row[0] else {}
+    except json.JSONDecodeError:
+        note = {}
+    result.reused = True
+    result.build_s = note.get("build_s")
+    result.build_output = note.get("build_output", "")
+    result.built_at = note.get("built_at", "")
 
 
 def _data_describe(result: CareResult, doctor: Any) -> Any:
@@ -297,7 +331,9 @@ def care_run(plan: CarePlan) -> CareResult:
             manage_py_run("migrate", "--noinput", environment=environment)
             manage_py_run("collectstatic", "--noinput", environment=environment)
             _django_setup(environment)
-            if not _data_ready(plan):
+            if _data_ready(plan):
+                _build_note_read(result)
+            else:
                 print("Building the data set (care_bench_data) …", file=sys.stderr, flush=True)
                 _data_build(result, plan)
             from django.test import Client
@@ -406,8 +442,10 @@ def care_markdown(result: CareResult) -> str:
     built = (
         f"built in {result.build_s:.0f} s by `care_bench_data` ({_build_steps(result.build_output)})"
         if result.build_s is not None
-        else "reused from an earlier run"
+        else "built by an earlier run"
     )
+    if result.reused:
+        built += f", {result.built_at or 'at an unknown time'}, and reused by this one"
     lines += [
         "",
         f"- Data: {result.patients:,} patients, {result.readings:,} readings, {result.appointments:,} "
@@ -432,7 +470,9 @@ def care_summary_text(result: CareResult) -> str:
         return f"Doctor workspace: skipped ({result.skipped})"
     if result.error:
         return f"Doctor workspace: FAILED: {result.error}"
-    built = f"built in {result.build_s:.0f} s" if result.build_s is not None else "reused"
+    built = f"built in {result.build_s:.0f} s" if result.build_s is not None else "built earlier"
+    if result.reused:
+        built += ", reused"
     lines = [
         f"Doctor workspace ({result.patients:,} patients, {result.readings:,} readings, "
         f"{result.appointments:,} appointments; data {built}):"

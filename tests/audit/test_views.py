@@ -135,6 +135,20 @@ def test_it_highlights_a_break_glass_and_shows_its_reason(
     assert "<strong>Unconscious at the village clinic, no doctor of hers on duty</strong>" in page
 
 
+def test_a_real_break_glass_shows_to_the_doctors_clinic_and_to_the_patients(
+    login: Login, carol: User, alice_at_clinic: User, clinic: Clinic, elsewhere: Clinic, erin: User
+) -> None:
+    from apps.care.services import break_glass_open
+
+    erins_admin = make_clinic_admin(clinic=elsewhere)
+    reason = "Brought in unconscious, her doctor is away"
+    break_glass_open(doctor=erin, patient=alice_at_clinic, reason=reason)
+    for admin, where in ((carol, clinic), (erins_admin, elsewhere)):
+        page = _page(login, admin, where, "action=create")
+        assert f"<strong>{reason}</strong>" in page
+        assert 'class="break-glass"' in page
+
+
 # --- Filters --------------------------------------------------------------------------
 
 
