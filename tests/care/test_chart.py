@@ -214,6 +214,10 @@ def test_it_lists_upcoming_and_past_appointments(login: Login, alice: User, bob:
     upcoming, past = page.split('id="appointments-h"')[1].split("Past", 1)
     assert "Check-up" in upcoming and "First visit" not in upcoming
     assert "First visit" in past
+    visits = Appointment.objects.order_by("starts_at")
+    assert reverse("consults:room", args=[visits[1].pk]) in upcoming  # the room of his own coming consult
+    assert reverse("care:note_editor", args=[visits[0].pk]) in past
+    assert reverse("care:patient_book", args=[alice.pk]) in page
 
 
 # --- The timeline --------------------------------------------------------------------
