@@ -28,6 +28,20 @@ def _lock_chain() -> None:
     # SQLite: writers already hold the database's single write lock.
 
 
+# The newest event's hash: the statement after the lock, so that it sees
+# every event committed before the lock was ours. Plain SQL: it runs in
+# every audited request, and the ORM would build the same statement each
+# time (``AuditEvent.objects.order_by("-id").values_list("hash").first()``).
+_LAST_HASH_SQL = f"SELECT hash FROM {AuditEvent._meta.db_table} ORDER BY id DESC LIMIT 1"  # noqa: S608  # a constant
+
+
+def _last_hash() -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_LAST_HASH_SQL)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def _actor_label(actor: User | None) -> str:
     if actor is None:
         return ""
@@ -57,7 +71,7 @@ def audit_record(
     # written fails the work it records, whole.
     with transaction.atomic(savepoint=False):
         _lock_chain()
-        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        last = _last_hash()
         event = AuditEvent(
             created_at=timezone.now(),
             actor=actor,

@@ -25,21 +25,50 @@ def user_roles(*, user: Any) -> frozenset[str]:
     """Every role the user holds, computed once per user object (request)."""
     if user is None or not user.is_authenticated:
         return frozenset()
-    cached = getattr(user, "_telemed_roles", None)
+    cached = getattr(user, _ROLES_CACHE, None)
     if cached is not None:
         return cached
+    member_roles = set(_active_memberships(user_id=user.pk).values_list("role", flat=True))
+    return user_roles_remember(
+        user=user,
+        doctor=Role.DOCTOR in member_roles,
+        clinic_admin=bool(member_roles - {Role.DOCTOR}),
+    )
+
+
+_ROLES_CACHE = "_telemed_roles"
+
+
+def _active_memberships(*, user_id: int) -> QuerySet[Membership]:
+    return Membership.objects.filter(user_id=user_id, is_active=True, clinic__is_active=True)
+
+
+def user_roles_known(*, user: Any) -> bool:
+    """Whether ``user_roles`` answers without a query for this user object."""
+    return user is None or not user.is_authenticated or getattr(user, _ROLES_CACHE, None) is not None
+
+
+def user_roles_remember(*, user: Any, doctor: bool, clinic_admin: bool) -> frozenset[str]:
+    """``user_roles`` from the user's active memberships (in active clinics)
+    read along with something else: whether any makes them a doctor, whether
+    any makes them a clinic admin (any other role)."""
     roles: set[str] = set()
     if user.is_superuser or user.is_staff:
         roles.add(UserRole.SITE_ADMIN)
-    for role in Membership.objects.filter(user=user, is_active=True, clinic__is_active=True).values_list(
-        "role", flat=True
-    ):
-        roles.add(UserRole.DOCTOR if role == Role.DOCTOR else UserRole.CLINIC_ADMIN)
-    if hasattr(user, "patient_profile"):
+    if doctor:
+        roles.add(UserRole.DOCTOR)
+    if clinic_admin:
+        roles.add(UserRole.CLINIC_ADMIN)
+    if user_is_patient(user=user):
         roles.add(UserRole.PATIENT)
     result = frozenset(roles)
-    user._telemed_roles = result
+    setattr(user, _ROLES_CACHE, result)
     return result
+
+
+def user_is_patient(*, user: Any) -> bool:
+    """A patient has a patient profile (the API's token lookup reads it with the user)."""
+    return hasattr(user, "patient_profile")
 
 
 def user_is_staff_member(*, user: Any) -> bool:

@@ -21,11 +21,12 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import User
 from apps.clinics.models import Clinic, DoctorProfile
-from apps.clinics.selectors import UserRole, user_roles
+from apps.clinics.selectors import user_is_patient
 from apps.scheduling.models import Appointment, ConsultMode
 from apps.scheduling.selectors import (
     appointment_get_for_user,
     appointments_visible_to,
+    booking_inputs,
     doctor_free_slots,
     doctor_practises_at,
 )
@@ -188,14 +189,25 @@ class AppointmentListCreate(APIView):
 
     @extend_schema(request=BookSerializer, responses={201: AppointmentSerializer})
     def post(self, request: Request) -> Response:
-        if UserRole.PATIENT not in user_roles(user=request.user):
+        if not user_is_patient(user=request.user):
             return Response(
                 {"code": "not_a_patient", "detail": str(BookingError.MESSAGES["not_a_patient"])}, status=403
             )
         body = BookSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        doctor = User.objects.filter(pk=body.validated_data["doctor"], doctor_profile__isnull=False).first()
-        clinic = Clinic.objects.filter(pk=body.validated_data["clinic"], is_active=True).first()
+        doctor_id, clinic_id = body.validated_data["doctor"], body.validated_data["clinic"]
+        starts_at = body.validated_data["starts_at"]
+        # The doctor and the clinic come with everything else the booking reads.
+        inputs = booking_inputs(
+            doctor_id=doctor_id, clinic_id=clinic_id, patient=request.user, booker=request.user, starts_at=starts_at
+        )
+        doctor: User | None
+        clinic: Clinic | None
+        if inputs is not None:
+            doctor, clinic = inputs.doctor, inputs.clinic
+        else:
+            doctor = User.objects.filter(pk=doctor_id, doctor_profile__isnull=False).first()
+            clinic = Clinic.objects.filter(pk=clinic_id, is_active=True).first()
         if doctor is None or clinic is None:
             return Response({"doctor": ["Unknown doctor or clinic."]}, status=400)
         try:
@@ -203,10 +215,11 @@ class AppointmentListCreate(APIView):
                 patient=request.user,
                 doctor=doctor,
                 clinic=clinic,
-                starts_at=body.validated_data["starts_at"],
+                starts_at=starts_at,
                 mode=body.validated_data["mode"],
                 reason=body.validated_data["reason"],
                 booked_by=request.user,
+                inputs=inputs,
             )
         except BookingError as refused:
             return _refusal(refused)

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from functools import partial
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -25,6 +25,7 @@ from apps.accounts.selectors import consent_is_current
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.clinics.models import Clinic, Membership, Role
+from apps.clinics.selectors import user_is_patient
 from apps.scheduling.labels import rule_hours_label, rule_validity_label
 from apps.scheduling.models import (
     HOLDING_STATUSES,
@@ -37,7 +38,10 @@ from apps.scheduling.models import (
 )
 from apps.scheduling.notices import notify_booked, notify_cancelled, notify_rescheduled
 from apps.scheduling.selectors import (
+    BOOKING_TIME_OFF_WINDOW,
+    BookingInputs,
     availability_rule_overlapping,
+    booking_inputs,
     clinic_policy,
     clinic_zone,
     doctor_rule_specs_if_practising,
@@ -45,7 +49,7 @@ from apps.scheduling.selectors import (
     rule_specs,
     time_off_intervals,
 )
-from apps.scheduling.slots import PolicySpec, RuleSpec, compute_slots
+from apps.scheduling.slots import Interval, PolicySpec, RuleSpec, compute_slots
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +114,14 @@ def _offered_slot_end(
     starts_at: datetime,
     mode: str,
     now: datetime,
+    time_off: list[Interval] | None = None,
 ) -> datetime:
     """The end of the offered slot that starts at ``starts_at`` (the doctor's
     ``rules`` at ``clinic``, time off and policy; not other appointments,
-    which the overlap check handles)."""
+    which the overlap check handles). ``time_off``: the doctor's from
+    ``starts_at`` for ``BOOKING_TIME_OFF_WINDOW``, when the caller has it."""
+    if time_off is None:
+        time_off = time_off_intervals(doctor=doctor, start=starts_at, end=starts_at + BOOKING_TIME_OFF_WINDOW)
     slots = compute_slots(
         rules=rules,
         zone=clinic_zone(clinic),
@@ -121,7 +129,7 @@ def _offered_slot_end(
         window_end=starts_at + timedelta(minutes=1),
         now=now,
         policy=policy,
-        time_off=time_off_intervals(doctor=doctor, start=starts_at, end=starts_at + timedelta(days=1)),
+        time_off=time_off,
     )
     slot = next((s for s in slots if s.start == starts_at), None)
     if slot is None:
@@ -160,8 +168,21 @@ def _in_transaction_retrying_deadlocks(work: Callable[[], Appointment]) -> Appoi
 
 
 def _insert(appointment: Appointment, *, exclude_id: int | None = None) -> None:
-    """Check for overlaps and insert, inside the caller's transaction (which
-    a refusal rolls back: it leaves the block as an exception)."""
+    """Insert, refusing an overlap with the doctor's or the patient's active
+    appointments, inside the caller's transaction (which a refusal rolls
+    back: it leaves the block as an exception). On PostgreSQL the insert
+    alone: the exclusion constraints refuse an overlap, committed or not,
+    and name the reason (the doctor's is checked first, as below). Elsewhere
+    a query checks first, under the immediate transaction's write lock."""
+    if connection.vendor != "postgresql":
+        _refuse_overlaps(appointment, exclude_id=exclude_id)
+    try:
+        appointment.save()
+    except IntegrityError as exc:  # PostgreSQL's exclusion constraints: a concurrent booking won
+        raise BookingError("patient_busy" if "patient_no_overlap" in str(exc) else "slot_taken") from exc
+
+
+def _refuse_overlaps(appointment: Appointment, *, exclude_id: int | None) -> None:
     overlapping = _overlapping(start=appointment.starts_at, end=appointment.ends_at, exclude_id=exclude_id)
     doctors = set(
         overlapping.filter(Q(doctor=appointment.doctor) | Q(patient=appointment.patient)).values_list(
@@ -172,10 +193,6 @@ def _insert(appointment: Appointment, *, exclude_id: int | None = None) -> None:
         raise BookingError("slot_taken")
     if doctors:
         raise BookingError("patient_busy")
-    try:
-        appointment.save()
-    except IntegrityError as exc:  # PostgreSQL's exclusion constraints: a concurrent booking won
-        raise BookingError("patient_busy" if "patient_no_overlap" in str(exc) else "slot_taken") from exc
 
 
 def appointment_book(
@@ -188,19 +205,50 @@ def appointment_book(
     reason: str = "",
     booked_by: User,
     now: datetime | None = None,
+    inputs: BookingInputs | None = None,
 ) -> Appointment:
+    """Book ``starts_at`` with ``doctor`` at ``clinic`` for ``patient``, or
+    refuse with a ``BookingError``. ``inputs``: ``booking_inputs`` for this
+    very booking, when the caller read them already (the API does, to find
+    the doctor and the clinic in the same statement)."""
     now = now or timezone.now()
-    if not hasattr(patient, "patient_profile"):
+    if not user_is_patient(user=patient):
         raise BookingError("not_a_patient")
-    if not consent_is_current(patient=patient):
-        raise BookingError("no_consent")
-    rules = doctor_rule_specs_if_practising(doctor=doctor, clinic=clinic)
-    if rules is None:
-        raise BookingError("not_here")
-    policy = policy_spec(clinic_policy(clinic=clinic))
+    if inputs is None:
+        inputs = booking_inputs(
+            doctor_id=doctor.pk, clinic_id=clinic.pk, patient=patient, booker=booked_by, starts_at=starts_at
+        )
+    elif (inputs.doctor.pk, inputs.clinic.pk, inputs.patient_id, inputs.starts_at) != (
+        doctor.pk,
+        clinic.pk,
+        patient.pk,
+        starts_at,
+    ):
+        raise ValueError("booking inputs read for another booking")
+    if inputs is None:  # no hours at this clinic, a closed clinic, not a doctor: one read at a time
+        if not consent_is_current(patient=patient):
+            raise BookingError("no_consent")
+        rules = doctor_rule_specs_if_practising(doctor=doctor, clinic=clinic)
+        if rules is None:
+            raise BookingError("not_here")
+        policy = policy_spec(clinic_policy(clinic=clinic))
+        time_off = None
+    else:
+        if not inputs.consent:
+            raise BookingError("no_consent")
+        if inputs.rules is None:
+            raise BookingError("not_here")
+        rules, policy, time_off = inputs.rules, policy_spec(inputs.policy), inputs.time_off
     _check_policy(policy=policy, starts_at=starts_at, now=now)
     ends_at = _offered_slot_end(
-        doctor=doctor, clinic=clinic, rules=rules, policy=policy, starts_at=starts_at, mode=mode, now=now
+        doctor=doctor,
+        clinic=clinic,
+        rules=rules,
+        policy=policy,
+        starts_at=starts_at,
+        mode=mode,
+        now=now,
+        time_off=time_off,
     )
 
     def book() -> Appointment:

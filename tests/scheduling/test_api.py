@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
 from apps.accounts.tokens import token_create, token_revoke
@@ -62,6 +64,44 @@ def test_it_books_through_the_api_and_answers_409_when_taken(
     assert taken.status_code == 409
     assert taken.json()["code"] == "slot_taken"
     assert Appointment.objects.count() == 1
+
+
+@pytest.mark.sqlite
+def test_a_booking_reads_what_it_checks_in_one_statement(
+    client: Client, alice: User, bob: User, clinic: Clinic
+) -> None:
+    """The doctor, the clinic, its policy, the hours, the consent, time off
+    and the booker's roles: one statement after the token's own, then the
+    insert (on SQLite the overlap check comes first: PostgreSQL's
+    constraints need none)."""
+    auth = _bearer(alice)
+    body = {"doctor": bob.pk, "clinic": clinic.pk, "starts_at": TOMORROW_9.isoformat(), "mode": "video"}
+    with CaptureQueriesContext(connection) as captured:
+        response = _post(client, "/api/v1/appointments/", body, **auth)
+    assert response.status_code == 201
+    statements = [
+        query["sql"]
+        for query in captured.captured_queries
+        if not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "BEGIN"))
+        and "accounts_personalaccesstoken" not in query["sql"]
+    ]
+    insert = next(i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "scheduling_appointment"'))
+    assert len(statements[:insert]) == (1 if connection.vendor == "postgresql" else 2), statements[:insert]
+
+
+@pytest.mark.parametrize("closed", ["clinic", "doctor"])
+def test_an_unknown_doctor_or_closed_clinic_answers_400(
+    client: Client, alice: User, bob: User, clinic: Clinic, closed: str
+) -> None:
+    body = {"doctor": bob.pk, "clinic": clinic.pk, "starts_at": TOMORROW_9.isoformat(), "mode": "video"}
+    if closed == "clinic":
+        Clinic.objects.filter(pk=clinic.pk).update(is_active=False)
+    else:
+        body["doctor"] = alice.pk
+    response = _post(client, "/api/v1/appointments/", body, **_bearer(alice))
+    assert response.status_code == 400
+    assert set(response.json()) == {"doctor"}
+    assert not Appointment.objects.exists()
 
 
 def test_invalid_input_answers_400_with_field_errors(client: Client, alice: User, bob: User, clinic: Clinic) -> None:

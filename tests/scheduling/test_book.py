@@ -101,6 +101,48 @@ def test_it_needs_consent(alice: User, bob: User, clinic: Clinic, hours: Availab
     assert refused.value.code == "no_consent"
 
 
+@pytest.mark.sqlite
+def test_it_needs_consent_to_the_current_text(alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule) -> None:
+    from apps.accounts.models import Consent
+
+    Consent.objects.filter(patient=alice).update(version="2020-01")
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, clinic)
+    assert refused.value.code == "no_consent"
+    assert not Appointment.objects.exists()
+
+
+@pytest.mark.sqlite
+def test_it_tells_a_patient_who_books_the_same_slot_twice_that_it_is_taken(
+    alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule
+) -> None:
+    """Both the doctor's and the patient's time overlap: the doctor's comes
+    first, on PostgreSQL (the constraints) as on SQLite (the check)."""
+    book(alice, bob, clinic)
+    with pytest.raises(BookingError) as refused:
+        book(alice, bob, clinic)
+    assert refused.value.code == "slot_taken"
+    assert Appointment.objects.count() == 1
+
+
+@pytest.mark.sqlite
+def test_it_audits_a_booking_with_the_bookers_role(
+    alice: User, bob: User, clinic: Clinic, hours: AvailabilityRule
+) -> None:
+    """The booking reads the booker's memberships with everything else; the
+    event says what ``user_role_label`` says: Alice also works as a doctor
+    elsewhere (an admin membership of a closed clinic does not count)."""
+    from apps.clinics.models import Role
+    from apps.clinics.selectors import user_role_label
+
+    Membership.objects.create(user=alice, clinic=ClinicFactory(), role=Role.DOCTOR)
+    Membership.objects.create(user=alice, clinic=ClinicFactory(is_active=False), role=Role.ADMIN)
+    # A new object, as in a request: the fixture's knows her roles from before.
+    appointment = book(User.objects.get(pk=alice.pk), bob, clinic)
+    event = AuditEvent.objects.get(object_type="appointment", object_id=str(appointment.pk))
+    assert event.role == user_role_label(user=User.objects.get(pk=alice.pk)) == "doctor"
+
+
 def test_it_needs_the_doctor_to_consult_at_the_clinic(alice: User, bob: User, hours: AvailabilityRule) -> None:
     with pytest.raises(BookingError) as refused:
         book(alice, bob, ClinicFactory())
