@@ -1,5 +1,7 @@
 """The demo network that `manage.py seed_demo` creates (documented in the README)."""
 
+# ruff: noqa: RUF001  # the Chinese demo texts use full-width punctuation
+
 from __future__ import annotations
 
 DEMO_PASSWORD = "telemed-demo-2026"  # noqa: S105  # the documented demo password
@@ -81,3 +83,41 @@ NORMAL_PATIENT = "mary.brown@example.org"
 ECG_PATIENT = "zhang.wei@example.org"
 ECG_RECORD = "100"
 ECG_FILE_NAME = "mitdb-100.zip"
+
+# The demo doctor's day: what 王建国 (DEMO_DOCTOR) finds on his dashboard.
+# - Triage: 张伟's blood pressure climbs to grade 3 (urgent) yesterday and a
+#   crisis (critical) a couple of hours before the demo data is loaded; 刘芳,
+#   whom he saw for palpitations two weeks ago, records a fast heart rate
+#   (urgent); 李娜's level-2 low (critical) is his too since 李秀英 referred
+#   her to him (below). Values: (patient, kind, values, hours before loading).
+# - Patients: 张伟 and 刘芳 (appointments), 李娜 (the referral).
+# - 张伟's consult last week has a signed note (hypertension I10 and
+#   overweight E66.3) with a plain summary of the plan for him; 李秀英, who
+#   also works at the Dongxi health centre near his village, is on his care
+#   team.
+DEMO_DOCTOR = "doctor.wang@example.org"
+PALPITATIONS_PATIENT = "+8613800138004"  # 刘芳, phone only
+PALPITATIONS_DAYS_AGO = 14
+ALERT_READINGS = [
+    (BP_PATIENT, "blood_pressure", {"systolic": 176, "diastolic": 110, "pulse": 84}, 26, "头胀"),
+    (BP_PATIENT, "blood_pressure", {"systolic": 184, "diastolic": 112, "pulse": 88}, 2, "头痛、头晕"),
+    (PALPITATIONS_PATIENT, "heart_rate", {"heart_rate": 128}, 5, "心慌"),
+]
+NOTE_DIAGNOSES = ["I10", "E66.3"]
+NOTE_FIELDS = {
+    "subjective": "血压控制不佳，早晨偶有头胀，无胸痛、气短。家中自测血压逐月升高。",
+    "assessment": "原发性高血压（2级），超重。",
+    "plan": "加用氨氯地平 5 mg 每日一次；每日早晚自测血压并录入；减盐、每周至少 150 分钟快走；两周后复诊。",
+    "medications": "氨氯地平 5 mg 口服 每日一次",
+    "advice": "每天盐少于 5 克；血压超过 180/110 或头痛、胸痛时立即就医。",
+    "patient_summary": (
+        "您的血压偏高。请每天早上吃一片氨氯地平（5 毫克），每天早晚各量一次血压并记录在应用里。"
+        "少吃盐，多走路。两周后再和王医生视频复诊。如果血压超过 180/110，或头痛、胸痛，请马上就医或拨打 120。"
+    ),
+    "follow_up_after_days": 14,
+}
+REFERRAL_FROM = GLUCOSE_DOCTOR  # 李秀英 refers 李娜 to 王建国 (cardiology)
+REFERRAL_PATIENT = GLUCOSE_PATIENT
+REFERRAL_REASON = "低血糖发作时伴心慌、出汗，请心内科评估心律（必要时做心电图）并复核降压用药。"
+CARE_TEAM_PATIENT = BP_PATIENT
+CARE_TEAM_DOCTOR = GLUCOSE_DOCTOR  # 李秀英, at the county hospital and in Dongxi

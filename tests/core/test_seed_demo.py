@@ -67,7 +67,9 @@ def test_it_gives_the_demo_patients_months_of_readings_and_an_analysed_ecg(db: N
 
     call_command("seed_demo")
     zhang = User.objects.get(email=demo.BP_PATIENT)
-    pressures = list(Reading.objects.filter(patient=zhang, kind="blood_pressure").order_by("measured_at"))
+    pressures = list(
+        Reading.objects.filter(patient=zhang, kind="blood_pressure", alert__isnull=True).order_by("measured_at")
+    )
     assert len(pressures) == 2 * demo.READINGS_DAYS
     assert {reading.source for reading in pressures} == {"manual"}
     first_weeks, last_weeks = pressures[:28], pressures[-28:]
@@ -87,7 +89,12 @@ def test_it_gives_the_demo_patients_months_of_readings_and_an_analysed_ecg(db: N
     assert alert.severity == "critical"
     doctor = User.objects.get(email=demo.GLUCOSE_DOCTOR)
     assert doctor.notifications.filter(category="readings_alert").exists()
-    assert not Alert.objects.exclude(patient=li_na).exists()  # 张伟's rising BP needs attention, not an alert
+    # 张伟's rising BP needs attention, not an alert, until the demo's recent readings (demo.ALERT_READINGS)
+    others = Alert.objects.exclude(patient=li_na).select_related("reading")
+    assert sorted(
+        (a.reading.kind, a.reading.values["systolic" if a.reading.kind == "blood_pressure" else "heart_rate"])
+        for a in others
+    ) == [("blood_pressure", 176), ("blood_pressure", 184), ("heart_rate", 128)]
 
     mary = User.objects.get(email=demo.NORMAL_PATIENT)
     assert set(Reading.objects.filter(patient=mary).values_list("severity", flat=True)) == {"normal"}
@@ -110,3 +117,73 @@ def test_running_it_again_adds_no_readings_or_ecg(db: None) -> None:
     call_command("seed_demo", "--if-empty")
     call_command("seed_demo")
     assert (Reading.objects.count(), Alert.objects.count(), EcgRecording.objects.count()) == counts
+
+
+def test_the_demo_doctor_finds_his_day_on_the_dashboard(db: None) -> None:
+    """王建国's triage (critical before urgent), his patients, the referral
+    to him, 张伟's signed note with its diagnoses and his care team: all
+    written through the services, and a rerun adds nothing."""
+    from apps.audit.models import AuditEvent
+    from apps.care.models import CareTeamMembership, ConsultNote, Diagnosis, NoteStatus, Referral
+    from apps.care.selectors import patients_of_doctor, referrals_for_doctor
+    from apps.care.services_notes import consult_note_verify
+    from apps.vitals.selectors import alerts_open_triage
+
+    call_command("seed_demo")
+    wang = User.objects.get(email=demo.DEMO_DOCTOR)
+    zhang = User.objects.get(email=demo.BP_PATIENT)
+    li_na = User.objects.get(email=demo.GLUCOSE_PATIENT)
+    liu = User.objects.get(phone=demo.PALPITATIONS_PATIENT)
+
+    assert set(patients_of_doctor(doctor=wang)) == {zhang, li_na, liu}
+    triage = list(alerts_open_triage(patient_ids=patients_of_doctor(doctor=wang).values("pk")))
+    assert [a.severity for a in triage] == ["critical", "critical", "urgent", "urgent"]
+    assert {a.patient for a in triage} == {zhang, li_na, liu}
+    assert [r.patient for r in referrals_for_doctor(doctor=wang)] == [li_na]
+    referral = Referral.objects.get()
+    assert (referral.from_doctor.email, referral.status) == (demo.REFERRAL_FROM, "open")
+
+    note = ConsultNote.objects.get(patient=zhang)
+    assert note.status == NoteStatus.SIGNED and note.author == wang
+    assert note.appointment.status == "completed" and note.appointment.starts_at < note.signed_at
+    assert "血压" in note.objective  # pre-filled from his readings
+    assert note.patient_summary == demo.NOTE_FIELDS["patient_summary"]
+    assert consult_note_verify(note=note)
+    assert list(Diagnosis.objects.filter(note=note).order_by("-is_primary").values_list("code", flat=True)) == [
+        "I10",
+        "E66.3",
+    ]
+    assert AuditEvent.objects.filter(object_type="consult_note", object_id=str(note.pk), actor=wang).exists()
+    assert zhang.notifications.filter(template="care/plan_ready").exists()
+    team = CareTeamMembership.objects.get(patient=zhang)
+    assert (team.doctor.email, team.added_by) == (demo.CARE_TEAM_DOCTOR, wang)
+
+    counts = (ConsultNote.objects.count(), Diagnosis.objects.count(), Referral.objects.count())
+    call_command("seed_demo")
+    assert (ConsultNote.objects.count(), Diagnosis.objects.count(), Referral.objects.count()) == counts
+    assert CareTeamMembership.objects.count() == 1
+    assert alerts_open_triage(patient_ids=patients_of_doctor(doctor=wang).values("pk")).count() == 4
+
+
+@pytest.mark.sqlite
+def test_the_demo_doctors_dashboard_and_chart_show_it(db: None) -> None:
+    from apps.care.models import ConsultNote
+
+    call_command("seed_demo")
+    client = Client()
+    client.force_login(User.objects.get(email=demo.DEMO_DOCTOR))
+    page = client.get("/").content.decode()
+    for text in ("张伟", "李娜", "刘芳", "184/112", "2.8"):
+        assert text in page, text
+    patients = client.get("/care/patients/").content.decode()
+    for text in ("张伟", "李娜", "刘芳"):
+        assert text in patients, text
+    zhang = User.objects.get(email=demo.BP_PATIENT)
+    chart = client.get(f"/care/patients/{zhang.pk}/")
+    assert chart.status_code == 200
+    text = chart.content.decode()
+    note = ConsultNote.objects.get(patient=zhang)
+    assert "I10" in text and "E66.3" in text and demo.NOTE_FIELDS["assessment"] in text
+    assert "184/112" in text
+    assert demo.NOTE_FIELDS["plan"] in client.get(f"/care/appointments/{note.appointment_id}/note/").content.decode()
+    assert "李秀英" in client.get(f"/care/patients/{zhang.pk}/care-team/").content.decode()

@@ -22,6 +22,9 @@ from django.utils import timezone
 from apps.accounts.models import PatientProfile, User
 from apps.accounts.selectors import consent_active
 from apps.accounts.services import consent_give
+from apps.care.models import CareTeamMembership, ConsultNote, Referral
+from apps.care.services import care_team_add, referral_create
+from apps.care.services_notes import consult_note_save_draft, consult_note_sign, consult_note_start, diagnosis_add
 from apps.clinics.models import Clinic, DoctorProfile, Membership, Role, Specialty
 from apps.core import demo
 from apps.scheduling.models import (
@@ -56,6 +59,11 @@ def _user(*, email: str | None, phone: str | None, full_name: str, language: str
     if email:
         EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
     return user, True
+
+
+def _patient(key: str) -> User:
+    """A demo patient by email, or by phone for the phone-only ones."""
+    return User.objects.get(**({"email": key} if "@" in key else {"phone": key}))
 
 
 def _enrol_mfa(user: User) -> None:
@@ -122,8 +130,12 @@ class Command(BaseCommand):
         self._schedules()
         self._appointments()
         self._glucose_doctor_visit()
+        self._palpitations_visit()
         self._readings()
         self._ecg()
+        self._signed_note()
+        self._referral()
+        self._care_team()
         self.stdout.write(
             self.style.SUCCESS(f"demo network ready: {Clinic.objects.count()} clinics, {User.objects.count()} users")
         )
@@ -238,6 +250,33 @@ class Command(BaseCommand):
         )
 
     @staticmethod
+    def _palpitations_visit() -> None:
+        """刘芳 saw 王建国 at the county hospital two weeks ago: he is her doctor."""
+        patient = _patient(demo.PALPITATIONS_PATIENT)
+        doctor = User.objects.get(email=demo.DEMO_DOCTOR)
+        if Appointment.objects.filter(patient=patient).exists():
+            return
+        clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).order_by("pk").first()
+        assert clinic is not None
+        starts_at = (
+            (timezone.now() - timedelta(days=demo.PALPITATIONS_DAYS_AGO))
+            .astimezone(DEMO_ZONE)
+            .replace(hour=14, minute=0, second=0, microsecond=0)
+        )
+        Appointment.objects.create(
+            patient=patient,
+            doctor=doctor,
+            clinic=clinic,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=demo.SLOT_MINUTES),
+            mode=ConsultMode.IN_PERSON,
+            status=AppointmentStatus.COMPLETED,
+            reason="Palpitations",
+            booked_by=patient,
+            completed_at=starts_at + timedelta(minutes=demo.SLOT_MINUTES),
+        )
+
+    @staticmethod
     def _at(day: date, hour: int, minute: int, rng: random.Random) -> datetime:
         return datetime.combine(day, time(hour, minute), DEMO_ZONE) + timedelta(minutes=rng.randint(-20, 20))
 
@@ -247,15 +286,33 @@ class Command(BaseCommand):
         today = timezone.now().astimezone(DEMO_ZONE).date()
         days = [today - timedelta(days=ago) for ago in range(demo.READINGS_DAYS, 0, -1)]
         rng = random.Random(demo.READINGS_SEED)  # noqa: S311  # demo values, not secrets
-        for email, build in (
+        for key, build in (
             (demo.BP_PATIENT, self._bp_items),
             (demo.GLUCOSE_PATIENT, self._glucose_items),
             (demo.NORMAL_PATIENT, self._normal_items),
+            (demo.PALPITATIONS_PATIENT, self._heart_rate_items),
         ):
-            patient = User.objects.get(email=email)
+            patient = _patient(key)
             if Reading.objects.filter(patient=patient).exists():
                 continue
-            readings_record_many(by=patient, items=build(patient, days, rng))
+            readings_record_many(by=patient, items=[*build(patient, days, rng), *self._alert_items(key, patient)])
+
+    @staticmethod
+    def _alert_items(key: str, patient: User) -> list[ReadingInput]:
+        """The patient's recent readings that alert the demo doctor (demo.ALERT_READINGS)."""
+        now = timezone.now().replace(second=0, microsecond=0)
+        return [
+            ReadingInput(
+                patient=patient,
+                kind=kind,
+                values=values,
+                measured_at=now - timedelta(hours=hours_ago),
+                source=Source.MANUAL,
+                note=note,
+            )
+            for owner, kind, values, hours_ago, note in demo.ALERT_READINGS
+            if owner == key
+        ]
 
     def _bp_items(self, patient: User, days: list[date], rng: random.Random) -> list[ReadingInput]:
         items = []
@@ -342,6 +399,19 @@ class Command(BaseCommand):
             )
         return items
 
+    def _heart_rate_items(self, patient: User, days: list[date], rng: random.Random) -> list[ReadingInput]:
+        """刘芳's pulse since her visit (normal at rest), every other morning."""
+        return [
+            ReadingInput(
+                patient=patient,
+                kind="heart_rate",
+                values={"heart_rate": rng.randint(72, 96)},
+                measured_at=self._at(day, 7, 30, rng),
+                source=Source.MANUAL,
+            )
+            for day in days[-demo.PALPITATIONS_DAYS_AGO :: 2]
+        ]
+
     def _ecg(self) -> None:
         """MIT-BIH record 100 as 张伟's ECG: uploaded as a WFDB zip like the
         upload page's, and analysed here (not by the worker) so it is done
@@ -363,3 +433,52 @@ class Command(BaseCommand):
             name=demo.ECG_FILE_NAME,
         )
         ecg_recording_analyse(recording_id=uploaded.recording.pk)
+
+    # --- The demo doctor's day ------------------------------------------------------
+
+    @staticmethod
+    def _signed_note() -> None:
+        """王建国's signed note of 张伟's consult last week, written through
+        care's note services as the editor would (audited like his own)."""
+        doctor = User.objects.get(email=demo.DEMO_DOCTOR)
+        appointment = (
+            Appointment.objects.filter(
+                patient__email=demo.BP_PATIENT, doctor=doctor, status=AppointmentStatus.COMPLETED
+            )
+            .order_by("starts_at")
+            .first()
+        )
+        if appointment is None or ConsultNote.objects.filter(appointment=appointment).exists():
+            return
+        note = consult_note_start(appointment=appointment, by=doctor)
+        note = consult_note_save_draft(note=note, by=doctor, fields=demo.NOTE_FIELDS, version=note.version)
+        for code in demo.NOTE_DIAGNOSES:
+            diagnosis_add(note=note, by=doctor, code=code)
+        consult_note_sign(note=note, by=doctor, version=note.version)
+
+    @staticmethod
+    def _referral() -> None:
+        """李秀英 refers 李娜 to 王建国: it waits on his dashboard, and her
+        record (and its alert) is his to see."""
+        patient = User.objects.get(email=demo.REFERRAL_PATIENT)
+        from_doctor = User.objects.get(email=demo.REFERRAL_FROM)
+        if Referral.objects.filter(patient=patient, from_doctor=from_doctor).exists():
+            return
+        referral_create(
+            patient=patient,
+            from_doctor=from_doctor,
+            to_doctor=User.objects.get(email=demo.DEMO_DOCTOR),
+            reason=demo.REFERRAL_REASON,
+        )
+
+    @staticmethod
+    def _care_team() -> None:
+        """王建国 puts 李秀英 on 张伟's care team at the county hospital."""
+        patient = User.objects.get(email=demo.CARE_TEAM_PATIENT)
+        member = User.objects.get(email=demo.CARE_TEAM_DOCTOR)
+        if CareTeamMembership.objects.filter(patient=patient, doctor=member).exists():
+            return
+        doctor = User.objects.get(email=demo.DEMO_DOCTOR)
+        clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).order_by("pk").first()
+        assert clinic is not None
+        care_team_add(patient=patient, doctor=member, clinic=clinic, by=doctor)
