@@ -7,6 +7,7 @@ errors; anything the caller may not see is 404.
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from typing import Any
 
@@ -150,6 +151,10 @@ class DoctorSlots(APIView):
 
 
 class AppointmentSerializer(serializers.ModelSerializer[Appointment]):
+    """Every booking answers with one: its fields are built from the model
+    once per process and copied for each use, as DRF copies declared fields
+    (building them from the model took longer than the rest of the answer)."""
+
     doctor_name = serializers.CharField(source="doctor.full_name", read_only=True)
     clinic_name = serializers.CharField(source="clinic.name", read_only=True)
 
@@ -169,6 +174,13 @@ class AppointmentSerializer(serializers.ModelSerializer[Appointment]):
             "reason",
         ]
         read_only_fields = fields
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        built = type(self).__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            type(self)._built_fields = built  # per class: a subclass builds its own
+        return copy.deepcopy(built)
 
 
 class BookSerializer(serializers.Serializer[Any]):
