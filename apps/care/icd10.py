@@ -224,12 +224,34 @@ def _read_zh_hans() -> dict[str, str]:
     return names
 
 
+_zh_hans: dict[str, str] | None = None
+
+
+def _zh_hans_names() -> dict[str, str]:
+    global _zh_hans
+    if _zh_hans is None:
+        _zh_hans = _read_zh_hans()
+    return _zh_hans
+
+
+def icd10_label(*, code: str, description: str, language: str | None = None) -> str:
+    """The name of a stored diagnosis for a reader of ``language``: our
+    Chinese name where we have one, else the English title stored with it.
+    Reads only the small Chinese list, never the whole code index, so pages
+    that show diagnoses don't pay for building it."""
+    if language and language.lower().startswith("zh"):
+        name = _zh_hans_names().get(icd10_normalise(code))
+        if name:
+            return name
+    return description
+
+
 def _get_index() -> _Index:
     global _index
     if _index is None:
         with _lock:
             if _index is None:
-                _index = _Index(_read_cdc_rows(), _read_zh_hans())
+                _index = _Index(_read_cdc_rows(), _zh_hans_names())
     return _index
 
 

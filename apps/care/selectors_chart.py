@@ -28,7 +28,7 @@ from apps.accounts.models import Consent, ConsentKind, PatientProfile, User
 from apps.accounts.selectors import patient_get_for_user
 from apps.audit.models import AuditAction, AuditOutcome
 from apps.audit.services import audit_record
-from apps.care.icd10 import icd10_get
+from apps.care.icd10 import icd10_label
 from apps.care.models import BreakGlassAccess, ConsultNote, Diagnosis, NoteStatus, Referral
 from apps.care.selectors import PatientAccess, break_glass_active_for, patient_access_reason, referrals_of_patient
 from apps.care.selectors_notes import DiagnosisRow, notes_for_patient, problem_list_for_user
@@ -317,8 +317,7 @@ def _first_line(text: str, length: int = 120) -> str:
 
 
 def _diagnosis_label(diagnosis: Diagnosis) -> str:
-    code = icd10_get(diagnosis.code)
-    return code.label(get_language()) if code is not None else diagnosis.description
+    return icd10_label(code=diagnosis.code, description=diagnosis.description, language=get_language())
 
 
 def note_url(note_id: int) -> str:

@@ -25,7 +25,7 @@ from apps.accounts.models import User
 from apps.accounts.selectors import patient_can_be_seen_by
 from apps.audit.models import AuditAction, AuditOutcome
 from apps.audit.services import audit_record
-from apps.care.icd10 import icd10_get
+from apps.care.icd10 import icd10_label
 from apps.care.models import ConsultNote, Diagnosis, DiagnosisStatus, NoteAddendum, NoteStatus
 from apps.clinics.selectors import UserRole, user_roles
 from apps.scheduling.models import Appointment, AppointmentStatus
@@ -133,8 +133,7 @@ class DiagnosisRow:
 
 
 def _label(diagnosis: Diagnosis, language: str | None) -> str:
-    code = icd10_get(diagnosis.code)
-    return code.label(language) if code is not None else diagnosis.description
+    return icd10_label(code=diagnosis.code, description=diagnosis.description, language=language)
 
 
 def note_diagnoses(*, note: ConsultNote, language: str | None = None) -> list[DiagnosisRow]:
