@@ -37,6 +37,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,8 @@ class PageTiming:
     p95_ms: float = 0.0
     max_ms: float = 0.0
     queries: int | None = None
+    sql_ms: float | None = None  # the queries' time, median of a few requests in-process
+    server_cpu_ms: float | None = None  # Daphne's CPU time per measured request
     gzip_bytes: int = 0
     note: str = ""  # why it was not measured
 
@@ -204,7 +207,7 @@ def _data_build(result: CareResult, plan: CarePlan) -> None:
         stdout=output,
     )
     result.build_s = time.perf_counter() - started
-    result.build_output = output.getvalue().strip()
+    result.build_output = output.getvalue().rstrip()
     result.built_at = utc_now_text()
     _build_note_write(result)
 
@@ -281,20 +284,33 @@ def _pages(patient_id: int) -> list[PageTiming]:
 # --- Timed parts ----------------------------------------------------------------------
 
 
-def _queries_count(client: Any, page: PageTiming) -> None:
+def _queries_count(client: Any, page: PageTiming, *, repeat: int = 5) -> None:
+    """The page's queries, and their time (the median of ``repeat`` requests), in this process."""
+    import statistics
+
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(page.path, HTTP_HOST="127.0.0.1", HTTP_ACCEPT_ENCODING="gzip")
-    page.status = response.status_code
-    if response.status_code == 200:
+    sql_ms = []
+    for _ in range(repeat):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(page.path, HTTP_HOST="127.0.0.1", HTTP_ACCEPT_ENCODING="gzip")
+        page.status = response.status_code
+        if response.status_code != 200:
+            return
         page.queries = len(captured.captured_queries)
+        sql_ms.append(sum(float(query["time"]) for query in captured.captured_queries) * 1000)
+    page.sql_ms = statistics.median(sql_ms)
 
 
-def _page_measure(client: httpx.Client, page: PageTiming, plan: CarePlan) -> None:
+def _page_measure(client: httpx.Client, page: PageTiming, plan: CarePlan, *, server_pid: int) -> None:
+    from bench.server import process_cpu_seconds
+
     samples: list[float] = []
+    cpu_before: float | None = None
     for index in range(plan.warmup + plan.requests):
+        if index == plan.warmup:
+            cpu_before = process_cpu_seconds(server_pid)
         started = time.perf_counter()
         response = client.get(page.path, headers={"Accept-Encoding": "gzip"})
         elapsed = time.perf_counter() - started
@@ -308,6 +324,9 @@ def _page_measure(client: httpx.Client, page: PageTiming, plan: CarePlan) -> Non
         if index >= plan.warmup:
             samples.append(elapsed)
         page.gzip_bytes = int(response.headers.get("content-length") or len(response.content))
+    cpu_after = process_cpu_seconds(server_pid)
+    if cpu_before is not None and cpu_after is not None and samples:
+        page.server_cpu_ms = (cpu_after - cpu_before) * 1000 / len(samples)
     page.requests = len(samples)
     page.p50_ms = percentile_ms(samples, 50)
     page.p95_ms = percentile_ms(samples, 95)
@@ -358,7 +377,7 @@ def care_run(plan: CarePlan) -> CareResult:
                 ) as http,
             ):
                 for page in result.pages:
-                    _page_measure(http, page, plan)
+                    _page_measure(http, page, plan, server_pid=server.pid)
         except (ServerError, RuntimeError, httpx.HTTPError) as error:
             result.error = f"{error.__class__.__name__}: {error}"
         finally:
@@ -414,8 +433,10 @@ def care_markdown(result: CareResult) -> str:
         "and future ones booked; care teams, signed notes and diagnoses). The busy doctor has a tenth of the "
         "patients and a full day today. Each page is requested one after the other on one keep-alive "
         "connection to one Daphne process on the same machine (session cookie, gzip accepted), after a "
-        "warm-up; on loopback the round trip is the server's time. Queries are counted once per page in the "
-        "benchmark's process. Embedded mode otherwise (`DB_CONN_MAX_AGE=0`: a connection per request, no "
+        "warm-up; on loopback the round trip is the server's time. Daphne's CPU time per request is read from "
+        "/proc around the measured requests (less sensitive than wall time to other work on the machine). "
+        "Queries are counted, and their time summed (median of five requests), in the benchmark's process. "
+        "Embedded mode otherwise (`DB_CONN_MAX_AGE=0`: a connection per request, no "
         f"Redis). Goal: p95 under {GOAL_P95_MS:.0f} ms. `python -m bench --only care` (or "
         "`python -m bench.care`) runs just this and rewrites this section; the data set's database "
         f"(`{FULL_DATABASE}`) is kept for the next run (`python -m bench.care --rebuild` builds it again).",
@@ -428,17 +449,18 @@ def care_markdown(result: CareResult) -> str:
         lines.append(f"**Failed**: {result.error}")
         return "\n".join(lines)
     lines += [
-        "| page | answer | queries | p50 ms | p95 ms | max ms | gzipped | verdict |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| page | answer | queries | SQL ms | Daphne CPU ms | p50 ms | p95 ms | max ms | gzipped | verdict |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for page in result.pages:
         if page.measured:
             lines.append(
-                f"| {page.label} (`{page.path}`) | 200, {page.requests} requests | {page.queries} | {page.p50_ms:.1f} "
+                f"| {page.label} (`{page.path}`) | 200, {page.requests} requests | {page.queries} "
+                f"| {_ms(page.sql_ms)} | {_ms(page.server_cpu_ms)} | {page.p50_ms:.1f} "
                 f"| **{page.p95_ms:.1f}** | {page.max_ms:.1f} | {page.gzip_bytes / 1024:.1f} KB | {_verdict(page)} |"
             )
         else:
-            lines.append(f"| {page.label} (`{page.path}`) | {page.status} | | | | | | {_verdict(page)} |")
+            lines.append(f"| {page.label} (`{page.path}`) | {page.status} | | | | | | | | {_verdict(page)} |")
     built = (
         f"built in {result.build_s:.0f} s by `care_bench_data` ({_build_steps(result.build_output)})"
         if result.build_s is not None
@@ -460,8 +482,13 @@ def care_markdown(result: CareResult) -> str:
     return "\n".join(lines)
 
 
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def _build_steps(output: str) -> str:
-    steps = [line.strip() for line in output.splitlines() if line.startswith("  ")]
+    """The generator's timed steps ("  readings and alerts: 246.4 s" lines)."""
+    steps = [line.strip() for line in output.splitlines() if re.fullmatch(r"\s*[^:]+: [0-9.]+ s", line)]
     return "; ".join(steps) or "no timings"
 
 
@@ -480,7 +507,8 @@ def care_summary_text(result: CareResult) -> str:
     for page in result.pages:
         if page.measured:
             lines.append(
-                f"  {page.label:<22} p50 {page.p50_ms:6.1f} ms  p95 {page.p95_ms:6.1f} ms  {page.queries} queries  "
+                f"  {page.label:<22} p50 {page.p50_ms:6.1f} ms  p95 {page.p95_ms:6.1f} ms  {page.queries} queries "
+                f"({_ms(page.sql_ms)} ms SQL)  Daphne CPU {_ms(page.server_cpu_ms)} ms  "
                 f"{page.gzip_bytes / 1024:.1f} KB gzipped  ({_verdict(page)})"
             )
         else:
