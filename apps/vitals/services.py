@@ -4,8 +4,9 @@
 API's, a CSV import's) check access, consent, plausibility and the time,
 store each reading once (the same reading sent twice is the same row),
 flag it, audit it, and open an alert for the patient's doctors when it is
-urgent or critical; the doctors' notifications are written in the same
-transaction and delivered after it commits. A batch costs a constant
+urgent or critical; the doctors' notifications (and the patient's advice,
+when the patient did not just read it on the entry page) are written in
+the same transaction and delivered after it commits. A batch costs a constant
 number of queries per patient, whatever its size: the checks
 (``readings_check_many``, also the CSV preview's) look the patient up
 once and the duplicates in one query; the new rows, their alerts and
@@ -362,6 +363,51 @@ def _alert_messages(
     ]
 
 
+def _patient_message(
+    *,
+    alert: Alert,
+    template: str,
+    kind: str,
+    category: str,
+    measured_at: datetime,
+    link: str,
+    idempotency_key: str,
+    doctors_told: bool,
+    sms_when_critical: bool = True,
+) -> OutgoingMessage:
+    """The message about ``alert`` to the patient, in their language: in
+    the app, and by SMS too when critical (the SMS carries no health
+    detail, only a link and the emergency number: see docs/vitals.md).
+    Urgent, so quiet hours don't hold it."""
+    critical = sms_when_critical and alert.severity == Severity.CRITICAL
+    return OutgoingMessage(
+        recipient=alert.patient,
+        category=Category.READINGS_ALERT,
+        template=template,
+        context={
+            "kind": kind,
+            "category": category,
+            "severity": alert.severity,
+            "measured_at": measured_at.isoformat(),
+            "link": link,
+            "number": emergency_number(),
+            "doctors_told": doctors_told,
+        },
+        idempotency_key=idempotency_key,
+        urgent=True,
+        channels=[Channel.IN_APP, Channel.SMS] if critical else [Channel.IN_APP],
+        sensitive=True,
+    )
+
+
+def _patient_is_told(reading: Reading) -> bool:
+    """Whether the patient gets the advice as a message: always, unless
+    they entered the reading themselves on the entry page, which shows it
+    right after saving (an API or device upload, a CSV import, staff on
+    their behalf: nobody shows it to them)."""
+    return reading.source != Source.MANUAL
+
+
 def alert_notify(
     *, alert: Alert, kind: str, category: str, measured_at: datetime, link: str, idempotency_prefix: str
 ) -> int:
@@ -369,19 +415,35 @@ def alert_notify(
     app (live) always, and by SMS too when critical. Delivery starts once
     the transaction commits; sending it again sends nothing new. ECG
     recordings alert through here (a batch of readings sends all its
-    alerts' messages at once). Returns the number of doctors."""
+    alerts' messages at once), and the patient is told in the app, calmly
+    and without a diagnosis, that the recording went to their doctor
+    (the analysis ends after the upload page, so nobody shows it to
+    them). Returns the number of doctors."""
     doctors = patient_doctors(patient=alert.patient)
-    notifications_send_many(
-        messages=_alert_messages(
-            alert=alert,
-            doctors=doctors,
-            kind=kind,
-            category=category,
-            measured_at=measured_at,
-            link=link,
-            idempotency_prefix=idempotency_prefix,
-        )
+    messages = _alert_messages(
+        alert=alert,
+        doctors=doctors,
+        kind=kind,
+        category=category,
+        measured_at=measured_at,
+        link=link,
+        idempotency_prefix=idempotency_prefix,
     )
+    if kind == "ecg":
+        messages.append(
+            _patient_message(
+                alert=alert,
+                template="readings/ecg_sent",
+                kind=kind,
+                category=category,
+                measured_at=measured_at,
+                link=link,
+                idempotency_key=f"{idempotency_prefix}-patient:{alert.pk}",
+                doctors_told=bool(doctors),
+                sms_when_critical=False,
+            )
+        )
+    notifications_send_many(messages=messages)
     return len(doctors)
 
 
@@ -483,8 +545,9 @@ def _store_many(*, by: User, items: Sequence[ReadingInput], checks: list[Reading
 
 
 def _alerts_notify(alerts: Sequence[tuple[Alert, Reading]]) -> dict[int, list[tuple[User, int]]]:
-    """The messages of every alert to the patient's doctors, sent at once
-    (the doctors looked up once per patient): patient id → doctors."""
+    """The messages of every alert to the patient's doctors, and the
+    advice to the patient (see ``_patient_is_told``), sent at once (the
+    doctors looked up once per patient): patient id → doctors."""
     doctors: dict[int, list[tuple[User, int]]] = {}
     links: dict[int, str] = {}
     messages: list[OutgoingMessage] = []
@@ -501,6 +564,19 @@ def _alerts_notify(alerts: Sequence[tuple[Alert, Reading]]) -> dict[int, list[tu
             link=links[alert.patient_id],
             idempotency_prefix="reading-alert",
         )
+        if _patient_is_told(reading):
+            messages.append(
+                _patient_message(
+                    alert=alert,
+                    template="readings/advice",
+                    kind=reading.kind,
+                    category=reading.category,
+                    measured_at=reading.measured_at,
+                    link=reverse("vitals:reading", args=[reading.pk]),
+                    idempotency_key=f"reading-advice:{alert.pk}",
+                    doctors_told=bool(doctors[alert.patient_id]),
+                )
+            )
     if messages:
         notifications_send_many(messages=messages)
     return doctors

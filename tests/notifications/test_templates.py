@@ -63,6 +63,24 @@ CONTEXTS["readings/alert"] = {
     "measured_at": "2026-12-02T01:00:00+00:00",
     "link": "/vitals/patients/123456/",
 }
+CONTEXTS["readings/advice"] = {
+    "kind": "blood_pressure",
+    "category": "bp_crisis",
+    "severity": "critical",
+    "measured_at": "2026-12-02T01:00:00+00:00",
+    "link": "/vitals/readings/12345678/",
+    "number": "120",
+    "doctors_told": True,
+}
+CONTEXTS["readings/ecg_sent"] = {
+    "kind": "ecg",
+    "category": "ecg_irregular_rr",
+    "severity": "urgent",
+    "measured_at": "2026-12-02T01:00:00+00:00",
+    "link": "/vitals/ecg/123456/",
+    "number": "120",
+    "doctors_told": True,
+}
 
 
 def _templates() -> list[str]:
