@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditEvent, AuditVerification
 
 
 @admin.register(AuditEvent)
@@ -17,4 +17,20 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(admin.ModelAdmin[AuditVerification]):
+    """The results of ``audit_verify``, read-only (the command writes them)."""
+
+    list_display = ["finished_at", "events", "head_event_id", "problems"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditVerification | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditVerification | None = None) -> bool:
         return False
