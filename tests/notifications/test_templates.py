@@ -63,6 +63,34 @@ CONTEXTS["readings/alert"] = {
     "measured_at": "2026-12-02T01:00:00+00:00",
     "link": "/vitals/patients/123456/",
 }
+CONTEXTS["care/break_glass"] = {
+    "doctor": "欧阳建国 Dr Ouyang Jianguo",
+    "patient": "司马晓梅 Sima Xiaomei",
+    "opened_at": "2026-12-02T01:00:00+00:00",
+    "link": "/care/clinics/123456/break-glass/",
+}
+CONTEXTS["care/plan_ready"] = {
+    "doctor": "欧阳建国 Dr Ouyang Jianguo",
+    "starts_at": "2026-12-02T01:00:00+00:00",
+    "link": "/a/12345678/",
+}
+CONTEXTS["care/referral_invite"] = {
+    "from_doctor": "欧阳建国 Dr Ouyang Jianguo",
+    "to_doctor": "",
+    "specialty_en": "Cardiology",
+    "specialty_zh_hans": "心血管内科",
+    "link": "/care/referrals/12345678/",
+}
+CONTEXTS["care/referral_notice"] = {
+    "event": "created",
+    "patient": "司马晓梅 Sima Xiaomei",
+    "from_doctor": "欧阳建国 Dr Ouyang Jianguo",
+    "to_doctor": "诸葛明 Dr Zhuge Ming",
+    "specialty_en": "",
+    "specialty_zh_hans": "",
+    "urgency": "urgent",
+    "link": "/care/referrals/12345678/",
+}
 CONTEXTS["readings/advice"] = {
     "kind": "blood_pressure",
     "category": "bp_crisis",
