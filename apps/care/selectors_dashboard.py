@@ -24,7 +24,19 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import User
@@ -284,6 +296,7 @@ class PatientRow:
     last_contact: datetime | None
     blood_pressure: Reading | None = None
     glucose: Reading | None = None
+    readings_overdue: bool = False  # see the module's docstring
 
 
 def _latest_reading_id(kind: str) -> Subquery:
@@ -315,6 +328,8 @@ def patients_for_doctor(*, doctor: User, filters: PatientFilters, now: datetime)
         last_contact=Subquery(past_appointments),
         latest_bp_id=_latest_reading_id(BLOOD_PRESSURE),
         latest_glucose_id=_latest_reading_id(GLUCOSE.code),
+        expects_bp=ExpressionWrapper(_expects_readings(BLOOD_PRESSURE), output_field=BooleanField()),
+        expects_glucose=ExpressionWrapper(_expects_readings(GLUCOSE.code), output_field=BooleanField()),
     )
     query = filters.query.strip()
     if query:
@@ -357,15 +372,27 @@ def patients_page_for_doctor(
         if pk is not None
     ]
     readings = Reading.objects.in_bulk(reading_ids) if reading_ids else {}
-    rows = [
-        PatientRow(
+    cutoff = now - timedelta(days=overdue_days())
+
+    def row(patient: User) -> PatientRow:
+        blood_pressure = readings.get(getattr(patient, "latest_bp_id", None) or 0)
+        glucose = readings.get(getattr(patient, "latest_glucose_id", None) or 0)
+        overdue = any(
+            expected and (latest is None or latest.measured_at < cutoff)
+            for expected, latest in (
+                (getattr(patient, "expects_bp", False), blood_pressure),
+                (getattr(patient, "expects_glucose", False), glucose),
+            )
+        )
+        return PatientRow(
             patient=patient,
             open_alerts=getattr(patient, "open_alerts", 0),
             last_contact=getattr(patient, "last_contact", None),
-            blood_pressure=readings.get(getattr(patient, "latest_bp_id", None) or 0),
-            glucose=readings.get(getattr(patient, "latest_glucose_id", None) or 0),
+            blood_pressure=blood_pressure,
+            glucose=glucose,
+            readings_overdue=overdue,
         )
-        for patient in patients
-    ]
+
+    rows = [row(patient) for patient in patients]
     _audit_patients(viewer=doctor, object_type="patient_list", patient_ids=[p.pk for p in patients])
     return page_obj, rows

@@ -191,3 +191,21 @@ def test_the_list_costs_the_same_queries_for_more_data(login: Login, bob: User, 
     assert len(_names(page)) == 12
     assert page.count("190/110") == 12
     assert len(more) == len(few), [q["sql"][:120] for q in more.captured_queries]
+
+
+def test_it_flags_readings_overdue(login: Login, bob: User, clinic: Clinic, alice: User, booked: None) -> None:
+    from apps.vitals.models import PatientTarget
+
+    PatientTarget.objects.create(patient=alice, kind="blood_pressure", field="systolic", high=130, set_by=bob)
+    reading(alice, measured_at=NOW - timedelta(days=8))
+    diabetic = patient_of(bob, clinic, name="Sugar Sun")
+    _diagnose(diabetic, bob, clinic, "E11.9")  # no glucose reading at all
+    measured = patient_of(bob, clinic, name="Tidy Tang")
+    PatientTarget.objects.create(patient=measured, kind="blood_pressure", field="systolic", high=130, set_by=bob)
+    reading(measured, measured_at=NOW - timedelta(days=1))
+    patient_of(bob, clinic, name="Untracked Wu")
+
+    page = login(bob).get(URL).content.decode()
+    rows = {name: page[page.index(f"<strong>{name}</strong>") :].split("</tr>", 1)[0] for name in _names(page)}
+    flagged = {name for name, row in rows.items() if 'title="No blood pressure or glucose reading' in row}
+    assert flagged == {"Alice", "Sugar Sun"}
