@@ -212,6 +212,9 @@ def patients(request: AuthedRequest) -> HttpResponse:
             "rows": rows,
             "glucose_unit": glucose_unit_for(user=request.user),
             "query_string": query.urlencode(),
+            "more_filters": any(
+                request.GET.get(name) for name in ("alerts", "overdue", "condition", "contact_from", "contact_to")
+            ),
             "overdue_days": overdue_days(),
         },
     )
