@@ -180,3 +180,24 @@ def test_nobody_else_may_message_bobs_patient(
 def test_a_visitor_cannot_message(client: Client, alice: User, booked: None) -> None:
     assert _message(client, alice, "Hello").status_code == 302  # type: ignore[attr-defined]
     assert not Notification.objects.filter(template="care/doctor_message").exists()
+
+
+def test_break_glass_lets_a_doctor_act_on_the_alert_but_not_list_the_patient(
+    login: Login, alice: User, clinic: Clinic, dave: User, open_alert: Alert
+) -> None:
+    from apps.care.models import BreakGlassAccess
+
+    BreakGlassAccess.objects.create(
+        doctor=dave,
+        patient=alice,
+        clinic=clinic,
+        reason="Unconscious at the clinic door",
+        expires_at=NOW + timedelta(hours=12),
+    )
+    client = login(dave)
+    assert f'data-alert-id="{open_alert.pk}"' not in client.get(reverse("care:dashboard")).content.decode()
+    assert "Alice" not in client.get(reverse("care:patients")).content.decode()
+    assert client.get(reverse("care:patient_message", args=[alice.pk])).status_code == 200
+    assert _acknowledge(client, open_alert, "Seen in the emergency").status_code == 302  # type: ignore[attr-defined]
+    open_alert.refresh_from_db()
+    assert open_alert.acknowledged_by == dave
