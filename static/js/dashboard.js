@@ -2,8 +2,8 @@
 // swapped in, so a dropped message costs nothing (the database is the truth):
 // - the triage queue ([data-triage], its partial at data-triage-url), when an
 //   in-app notification arrives (a new alert tells the patient's doctors),
-//   whenever the notification socket (re)connects, and when the page comes
-//   back into view;
+//   whenever the notification socket (re)connects, when the page comes back
+//   into view, and every two minutes while it is in view;
 // - today's appointments ([data-today], at data-today-url), when the live
 //   waiting room (waiting-room.js, its own socket) changes: a patient
 //   arrives or leaves, a consult starts or ends.
@@ -105,6 +105,11 @@ if (triage()) {
     const section = triage();
     if (section) setGlance("alerts", section.dataset.total);
   });
+  // Changes that send no notice (another doctor acknowledged an alert) show
+  // within a couple of minutes.
+  setInterval(() => {
+    if (document.visibilityState === "visible") schedule(0);
+  }, 120000);
   const waiting = document.querySelector("[data-waiting-now]");
   if (waiting) {
     new MutationObserver(() => {
