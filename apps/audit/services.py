@@ -20,24 +20,29 @@ if TYPE_CHECKING:
 _CHAIN_LOCK_KEY = 0x7E1E3ED
 
 
-def _lock_chain() -> None:
-    """Serialise writers so that each event links to the true previous one."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-    # SQLite: writers already hold the database's single write lock.
-
-
-# The newest event's hash: the statement after the lock, so that it sees
-# every event committed before the lock was ours. Plain SQL: it runs in
-# every audited request, and the ORM would build the same statement each
-# time (``AuditEvent.objects.order_by("-id").values_list("hash").first()``).
+# The newest event's hash. Plain SQL: it runs in every audited request, and
+# the ORM would build the same statement each time
+# (``AuditEvent.objects.order_by("-id").values_list("hash").first()``).
 _LAST_HASH_SQL = f"SELECT hash FROM {AuditEvent._meta.db_table} ORDER BY id DESC LIMIT 1"  # noqa: S608  # a constant
+# On PostgreSQL the chain's lock first, in the same round trip: two
+# statements, and in READ COMMITTED each takes its own snapshot, so the
+# second, run once the lock is ours, sees every event committed before.
+_LOCK_AND_LAST_HASH_SQL = f"SELECT pg_advisory_xact_lock(%s); {_LAST_HASH_SQL}"
 
 
-def _last_hash() -> str | None:
+def _lock_chain_and_read_last_hash() -> str | None:
+    """Serialise writers so that each event links to the true previous one,
+    and read the hash it links to. SQLite: writers already hold the
+    database's single write lock."""
     with connection.cursor() as cursor:
-        cursor.execute(_LAST_HASH_SQL)
+        if connection.vendor != "postgresql":
+            cursor.execute(_LAST_HASH_SQL)
+        elif connection.settings_dict["OPTIONS"].get("server_side_binding"):  # one statement per execute
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+            cursor.execute(_LAST_HASH_SQL)
+        else:
+            cursor.execute(_LOCK_AND_LAST_HASH_SQL, [_CHAIN_LOCK_KEY])
+            cursor.nextset()
         row = cursor.fetchone()
     return row[0] if row else None
 
@@ -70,8 +75,7 @@ def audit_record(
     # Inside the caller's transaction no savepoint: an event that cannot be
     # written fails the work it records, whole.
     with transaction.atomic(savepoint=False):
-        _lock_chain()
-        last = _last_hash()
+        last = _lock_chain_and_read_last_hash()
         event = AuditEvent(
             created_at=timezone.now(),
             actor=actor,
