@@ -187,3 +187,5 @@ def test_the_demo_doctors_dashboard_and_chart_show_it(db: None) -> None:
     assert "184/112" in text
     assert demo.NOTE_FIELDS["plan"] in client.get(f"/care/appointments/{note.appointment_id}/note/").content.decode()
     assert "李秀英" in client.get(f"/care/patients/{zhang.pk}/care-team/").content.decode()
+    client.force_login(zhang)  # he reads the plain summary of his plan on that appointment's page
+    assert demo.NOTE_FIELDS["patient_summary"] in client.get(f"/appointments/{note.appointment_id}/").content.decode()
