@@ -259,8 +259,7 @@ def diagnosis_add(*, note: ConsultNote, by: User, code: str, is_primary: bool = 
             by=by,
             note=current,
             object_type="diagnosis",
-            object_id=diagnosis.pk,
-            reason=found.code,
+            object_id=diagnosis.pk,  # not the code: clinic admins read the audit log, diagnoses are the doctors'
         )
     return diagnosis
 
@@ -289,7 +288,6 @@ def diagnosis_remove(*, note: ConsultNote, by: User, diagnosis_id: int) -> None:
             note=current,
             object_type="diagnosis",
             object_id=diagnosis_id,
-            reason=diagnosis.code,
         )
 
 

@@ -26,6 +26,9 @@ Every refusal writes nothing (a fingerprint of every row of the care,
 vitals, scheduling, consults and notifications tables, and of the
 patients' profiles and consents, before and after), and every read of
 Alice's health data that is allowed is audited with her as the patient.
+Whatever the status, no answer shows Bob's draft note to anyone else, nor
+the assessment of his signed note to anyone who may not read notes (Alice
+herself reads only its plan, on her appointment page).
 
 The data is built once for the module (``world``); each test runs in a
 savepoint rolled back after it, so a POST that succeeds (a note saved, a
@@ -87,6 +90,12 @@ ALICE_PHONE = "+8613800138000"
 WATCHED_APPS = ("care", "vitals", "scheduling", "consults", "notifications")
 WATCHED_MODELS = (PatientProfile, Consent)
 FHIR_JSON = "application/fhir+json"
+# Bob's draft (its text and its diagnosis) is his alone until he signs it.
+DRAFT_TEXT = {"assessment": "Unsigned draft: query unstable angina", "subjective": "Unsigned draft: chest pain"}
+DRAFT_MARKERS = ("Unsigned draft", "E11.9")
+# The clinical part of a signed note: the doctors who see her record read it; not she, not an admin.
+SIGNED_ASSESSMENT = COMPLETE["assessment"]
+NOTE_READERS = ("bob", "glass", "team", "referred")
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,7 @@ def _build() -> World:
     _former_ties(alice=alice, bob=bob, former=people["former"], clinic=clinic)
     reading = record(alice, values=CRISIS, measured_at=timezone.now() - timedelta(minutes=30)).reading
     signed_note = signed(consult_note_start(appointment=signed_appointment, by=bob), bob, code="I10")
-    draft_note = fill(consult_note_start(appointment=draft_appointment, by=bob), bob)
+    draft_note = fill(consult_note_start(appointment=draft_appointment, by=bob), bob, **DRAFT_TEXT)
     draft_diagnosis = diagnosis_add(note=draft_note, by=bob, code="E11.9")
     draft_note.refresh_from_db()
     membership = care_team_add(patient=alice, doctor=people["team"], clinic=clinic, by=bob)
@@ -659,8 +668,13 @@ def _check(case: Case, person: str, world: World, *, token: bool) -> list[str]:
             )
             if not reads.exists():
                 problems.append(f"{where}: a read of Alice's record that was not audited")
-        if status == 200 and case.own and person in OUTSIDERS and ALICE_NAME in _body(response):
+        body = _body(response)
+        if status == 200 and case.own and person in OUTSIDERS and ALICE_NAME in body:
             problems.append(f"{where}: shows Alice to {person}")
+        if person != "bob" and any(marker in body for marker in DRAFT_MARKERS):
+            problems.append(f"{where}: shows Bob's draft note to {person}")
+        if person not in NOTE_READERS and SIGNED_ASSESSMENT in body:
+            problems.append(f"{where}: shows the signed note's assessment to {person}")
         before = after
     return problems
 
