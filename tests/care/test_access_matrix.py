@@ -233,6 +233,7 @@ class Case:
     audited: bool = False  # a 200 GET by someone else than Alice is a read of her record, audited
     own: bool = False  # the caller's own page: outsiders see nothing of Alice
     public: bool = False  # open to anyone, signed in or not
+    hidden_from: tuple[str, ...] = OUTSIDERS  # with ``own``: whose page never names Alice
 
     @property
     def id(self) -> str:
@@ -338,7 +339,16 @@ CASES: list[Case] = [
     Case("care:dashboard", "own", _none, get=DOCTORS_OWN, own=True),
     Case("care:triage", "own", _none, get=DOCTORS_OWN, own=True),
     Case("care:today", "own", _none, get=DOCTORS_OWN, own=True),
-    Case("care:patients", "own", _none, get=DOCTORS_OWN, own=True, query=lambda w: {"q": "Alice"}),
+    # Break-glass patients are reachable, never listed as "my patients".
+    Case(
+        "care:patients",
+        "own",
+        _none,
+        get=DOCTORS_OWN,
+        own=True,
+        query=lambda w: {"q": "Alice"},
+        hidden_from=(*OUTSIDERS, "glass"),
+    ),
     Case(
         "care:alert_acknowledge",
         "alice's alert",
@@ -669,7 +679,7 @@ def _check(case: Case, person: str, world: World, *, token: bool) -> list[str]:
             if not reads.exists():
                 problems.append(f"{where}: a read of Alice's record that was not audited")
         body = _body(response)
-        if status == 200 and case.own and person in OUTSIDERS and ALICE_NAME in body:
+        if status == 200 and case.own and person in case.hidden_from and ALICE_NAME in body:
             problems.append(f"{where}: shows Alice to {person}")
         if person != "bob" and any(marker in body for marker in DRAFT_MARKERS):
             problems.append(f"{where}: shows Bob's draft note to {person}")
@@ -691,6 +701,27 @@ def test_it_answers_each_person_as_the_matrix_says(case: Case, person: str, worl
 def test_it_answers_fhir_token_callers_as_the_matrix_says(case: Case, person: str, world: World, db: None) -> None:
     problems = _check(case, person, world, token=True)
     assert not problems, "\n".join(problems)
+
+
+def _first_allowed_to_post(case: Case) -> str | None:
+    for person in PEOPLE:
+        expected = case.expected("post", person)
+        if person != "anon" and expected is not None and not _refusal(int(expected), person):
+            return person
+    return None
+
+
+POSTED = [(case, person) for case in CASES if (person := _first_allowed_to_post(case)) is not None]
+
+
+@pytest.mark.parametrize(("case", "person"), POSTED, ids=[f"{case.id}-{person}" for case, person in POSTED])
+def test_it_refuses_a_post_without_the_csrf_token(case: Case, person: str, world: World, db: None) -> None:
+    """Someone the matrix lets POST, signed in, but without the CSRF token: refused, nothing written."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.people[person])
+    response = _request(case, "post", client, world, {})
+    assert response.status_code == 403, (case.id, person, response.status_code)
+    assert _fingerprint() == world.baseline
 
 
 def test_it_sees_a_write_in_the_fingerprint(world: World, db: None) -> None:
