@@ -1,8 +1,9 @@
 """The access matrix of the doctor workspace (issue 7): every URL of the
 ``care``, ``fhir`` and ``audit`` namespaces, built for Alice's records (her
-chart, her draft and signed notes, their diagnoses, her alert, her care
-team, the break-glass on her record, her referral, her FHIR resources),
-requested by each of these people, with the answer DESIGN.md expects:
+chart, her draft and signed notes, their diagnoses, her reading, ECG and
+alert, her care team, the break-glass on her record, her referrals, her
+FHIR resources), requested by each of these people, with the answer
+DESIGN.md expects:
 
 - ``alice``, the patient; ``bob``, her doctor (appointments, the notes'
   author); ``dave``, a doctor of her clinic with no relation to her;
@@ -46,9 +47,11 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.db.models import Model
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import get_resolver, reverse
 from django.utils import timezone
 
@@ -68,12 +71,14 @@ from apps.care.services import (
 from apps.care.services_notes import consult_note_start, diagnosis_add
 from apps.clinics.models import Clinic
 from apps.scheduling.models import Appointment, AppointmentStatus
-from apps.vitals.models import Alert, Reading
+from apps.vitals.models import Alert, EcgRecording, Reading
+from apps.vitals.services_ecg import ecg_recording_analyse, ecg_recording_upload
 from tests.care.helpers import appointment_between
 from tests.care.notes_support import COMPLETE, fill, signed
 from tests.factories import ClinicFactory, PatientFactory, SpecialtyFactory, make_clinic_admin, make_doctor
 from tests.fhir.test_observation_create import bp
 from tests.vitals.conftest import CRISIS, record
+from tests.vitals.ecg_support import regular_rhythm, synthetic_ecg
 
 pytestmark = pytest.mark.sqlite
 
@@ -111,6 +116,7 @@ class World:
     signed_diagnosis: Diagnosis
     draft_diagnosis: Diagnosis
     reading: Reading
+    recording: EcgRecording  # analysed
     alert: Alert
     membership: CareTeamMembership  # team's
     glass_access: BreakGlassAccess  # glass's
@@ -155,6 +161,11 @@ def _build() -> World:
     new_appointment = appointment_between(patient=alice, doctor=bob, clinic=clinic, days=3)
     _former_ties(alice=alice, bob=bob, former=people["former"], clinic=clinic)
     reading = record(alice, values=CRISIS, measured_at=timezone.now() - timedelta(minutes=30)).reading
+    ecg = synthetic_ecg(regular_rhythm(70, 30))
+    recording = ecg_recording_upload(
+        patient=alice, by=alice, file=SimpleUploadedFile("ecg.csv", ecg), name="ecg.csv"
+    ).recording
+    ecg_recording_analyse(recording_id=recording.pk)
     signed_note = signed(consult_note_start(appointment=signed_appointment, by=bob), bob, code="I10")
     draft_note = fill(consult_note_start(appointment=draft_appointment, by=bob), bob, **DRAFT_TEXT)
     draft_diagnosis = diagnosis_add(note=draft_note, by=bob, code="E11.9")
@@ -182,6 +193,7 @@ def _build() -> World:
         signed_diagnosis=Diagnosis.objects.get(note=signed_note),
         draft_diagnosis=draft_diagnosis,
         reading=reading,
+        recording=recording,
         alert=Alert.objects.get(reading=reading),
         membership=membership,
         glass_access=glass_access,
@@ -202,10 +214,18 @@ def _former_ties(*, alice: User, bob: User, former: User, clinic: Clinic) -> Non
 
 
 @pytest.fixture(scope="module")
-def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
+def world(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Built once, in a transaction rolled back when the module ends; each
-    test's own transaction is a savepoint inside it."""
-    with django_db_blocker.unblock(), transaction.atomic():
+    test's own transaction is a savepoint inside it. The ECG's original is
+    kept in a private folder of the module's own."""
+    storages = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path_factory.mktemp("private")},
+        },
+    }
+    with override_settings(STORAGES=storages), django_db_blocker.unblock(), transaction.atomic():
         built = _build()
         yield replace(built, baseline=_fingerprint())
         transaction.set_rollback(True)
@@ -568,6 +588,7 @@ CASES: list[Case] = [
         audited=True,
     ),
     Case("fhir:observation", "alice's reading", lambda w: [f"reading-{w.reading.pk}"], get=FHIR_READ, audited=True),
+    Case("fhir:observation", "alice's ECG", lambda w: [f"ecg-{w.recording.pk}"], get=FHIR_READ, audited=True),
     Case("fhir:patient", "alice", _alice, get=FHIR_READ, audited=True),
     Case("fhir:everything", "alice", _alice, get=FHIR_READ, audited=True),
     Case("fhir:appointments", "alice", _none, get=FHIR_READ, query=_patient_query, audited=True),
