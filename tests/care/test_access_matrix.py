@@ -29,7 +29,8 @@ patients' profiles and consents, before and after), and every read of
 Alice's health data that is allowed is audited with her as the patient.
 Whatever the status, no answer shows Bob's draft note to anyone else, nor
 the assessment of his signed note to anyone who may not read notes (Alice
-herself reads only its plan, on her appointment page).
+herself reads only its plan, on her appointment page), nor her crisis
+reading to anyone who may not see her record.
 
 The data is built once for the module (``world``); each test runs in a
 savepoint rolled back after it, so a POST that succeeds (a note saved, a
@@ -101,6 +102,9 @@ DRAFT_MARKERS = ("Unsigned draft", "E11.9")
 # The clinical part of a signed note: the doctors who see her record read it; not she, not an admin.
 SIGNED_ASSESSMENT = COMPLETE["assessment"]
 NOTE_READERS = ("bob", "glass", "team", "referred")
+# Her crisis reading, as pages show it: for her and the doctors who see her record only.
+READING_SHOWN = f"{CRISIS['systolic']}/{CRISIS['diastolic']}"
+RECORD_READERS = ("alice", *NOTE_READERS)
 
 
 @dataclass(frozen=True)
@@ -706,6 +710,8 @@ def _check(case: Case, person: str, world: World, *, token: bool) -> list[str]:
             problems.append(f"{where}: shows Bob's draft note to {person}")
         if person not in NOTE_READERS and SIGNED_ASSESSMENT in body:
             problems.append(f"{where}: shows the signed note's assessment to {person}")
+        if person not in RECORD_READERS and READING_SHOWN in body:
+            problems.append(f"{where}: shows Alice's reading to {person}")
         before = after
     return problems
 
