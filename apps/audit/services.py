@@ -53,6 +53,14 @@ def _actor_label(actor: User | None) -> str:
     return f"user:{actor.pk}"
 
 
+def _role_of(actor: User | None, role: str | None) -> str:
+    if role is not None:
+        return role
+    from apps.clinics.selectors import user_role_label
+
+    return user_role_label(user=actor) if actor is not None else ""
+
+
 def audit_record(
     *,
     action: AuditAction | str,
@@ -68,10 +76,7 @@ def audit_record(
     meta = current_request_meta()
     if actor is not None and not actor.is_authenticated:
         actor = None
-    if role is None:
-        from apps.clinics.selectors import user_role_label
-
-        role = user_role_label(user=actor) if actor is not None else ""
+    role = _role_of(actor, role)
     # Inside the caller's transaction no savepoint: an event that cannot be
     # written fails the work it records, whole.
     with transaction.atomic(savepoint=False):
@@ -98,11 +103,11 @@ def audit_record(
 
 
 # --- Many events at once -------------------------------------------------------
-# A batch of readings writes an event per reading (and per alert) in a
-# constant number of queries: the first event goes through ``audit_record``,
-# which takes the chain's lock and links to the true previous event; the
-# others follow it in the chain and are inserted together, so the chain is
-# the one ``audit_record`` would have written one event at a time.
+# A batch of readings writes an event per reading (and per alert), a list page
+# an event per patient shown, in a constant number of queries: the chain's
+# lock and the last hash as ``audit_record`` reads them, then every event,
+# each linked to the one before, in one INSERT (per ``INSERT_CHUNK``), so the
+# chain is the one ``audit_record`` would have written one event at a time.
 
 INSERT_CHUNK = 1000  # events per INSERT
 
@@ -123,41 +128,38 @@ def audit_record_many(
 ) -> list[AuditEvent]:
     """Record ``entries`` (all by ``actor``, in this order), as
     ``audit_record`` would one by one, in the same transaction as the work
-    they record; the actor's role, the request's IP and id and the time are
-    those of the first event."""
+    they record, all with the actor's role, the request's IP and id and the
+    same time. Four queries whatever the number (up to ``INSERT_CHUNK``):
+    the transaction's start, the chain's lock with its last hash, one INSERT
+    and the commit (inside the caller's transaction, two)."""
     if not entries:
         return []
+    meta = current_request_meta()
+    if actor is not None and not actor.is_authenticated:
+        actor = None
+    role = _role_of(actor, None)
+    events: list[AuditEvent] = []
     with transaction.atomic(savepoint=False):
-        first, *others = entries
-        head = audit_record(
-            action=first.action,
-            actor=actor,
-            object_type=first.object_type,
-            object_id=first.object_id,
-            patient=first.patient,
-            clinic_id=first.clinic_id,
-            outcome=outcome,
-        )
-        events = [head]
+        prev_hash = _lock_chain_and_read_last_hash() or GENESIS_HASH
         created_at = timezone.now()
-        for entry in others:
+        for entry in entries:
             event = AuditEvent(
                 created_at=created_at,
-                actor=head.actor,
-                actor_label=head.actor_label,
-                role=head.role,
+                actor=actor,
+                actor_label=_actor_label(actor),
+                role=role,
                 action=str(entry.action),
                 object_type=entry.object_type,
                 object_id=str(entry.object_id) if entry.object_id not in (None, "") else "",
                 patient=entry.patient,
                 clinic_id=entry.clinic_id,
-                ip=head.ip,
-                request_id=head.request_id,
-                outcome=head.outcome,
+                ip=meta.ip,
+                request_id=meta.request_id,
+                outcome=str(outcome),
                 reason="",
-                prev_hash=events[-1].hash,
+                prev_hash=prev_hash,
             )
-            event.hash = event.compute_hash()
+            event.hash = prev_hash = event.compute_hash()
             events.append(event)
-        AuditEvent.objects.bulk_create(events[1:], batch_size=INSERT_CHUNK)
+        AuditEvent.objects.bulk_create(events, batch_size=INSERT_CHUNK)
     return events

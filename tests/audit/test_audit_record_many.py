@@ -53,3 +53,17 @@ def test_nothing_to_record_writes_nothing(alice: User) -> None:
     with CaptureQueriesContext(connection) as queries:
         assert audit_record_many(actor=alice, entries=[]) == []
     assert len(queries) == 0
+
+
+def test_it_inserts_every_event_in_one_statement(alice: User, bob: User) -> None:
+    audit_record(action="view", actor=bob, object_type="readings", patient=alice)
+    with CaptureQueriesContext(connection) as queries:
+        events = audit_record_many(actor=bob, entries=_entries(alice, 300))
+    inserts = [query for query in queries if query["sql"].startswith("INSERT")]
+    if connection.vendor == "postgresql":
+        assert len(inserts) == 1
+    assert len({event.pk for event in events}) == 300
+    assert {(e.created_at, e.role, e.request_id) for e in events} == {
+        (events[0].created_at, "doctor", events[0].request_id)
+    }
+    assert list(audit_chain_verify()) == []
