@@ -17,7 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts.models import User
+from apps.accounts.models import PatientProfile, User
 from apps.audit.models import AuditAction, AuditOutcome
 from apps.audit.services import audit_record
 from apps.care.models import (
@@ -88,6 +88,19 @@ def patients_of_doctor(*, doctor: User) -> QuerySet[User]:
     return User.objects.filter(patient_profile__isnull=False).filter(
         Q(Exists(appointment)) | Q(Exists(referral)) | Q(Exists(care_team))
     )
+
+
+def patient_ids_of_doctor(*, doctor: User) -> list[int]:
+    """The ids of ``patients_of_doctor``, read in one query that PostgreSQL
+    answers faster for a doctor with many patients: the union of the three
+    relations' patient ids (an index scan each) rather than the three checks
+    for every user."""
+    appointments = Appointment.objects.filter(doctor=doctor).exclude(status=AppointmentStatus.CANCELLED).order_by()
+    related = appointments.values("patient_id").union(
+        _referrals_giving_access(doctor=doctor).order_by().values("patient_id"),
+        _care_team_rows(doctor=doctor).order_by().values("patient_id"),
+    )
+    return list(PatientProfile.objects.filter(user_id__in=related).order_by().values_list("user_id", flat=True))
 
 
 @dataclass(frozen=True)

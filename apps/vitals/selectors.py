@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Count, F, IntegerField, QuerySet, Subquery, Value, When
 from django.http import Http404
 
 from apps.accounts.models import User
@@ -17,6 +17,7 @@ from apps.accounts.selectors import patient_can_be_seen_by, patient_get_for_user
 from apps.audit.models import AuditAction, AuditOutcome
 from apps.audit.services import audit_record
 from apps.clinics.models import Role
+from apps.core.lookups import IdIn
 from apps.vitals.flags import BpGuideline, Severity, Target
 from apps.vitals.kinds import GLUCOSE_UNITS, MMOL_L, kind_get
 from apps.vitals.models import Alert, AlertStatus, PatientTarget, Reading
@@ -226,15 +227,24 @@ TRIAGE_RANK = Case(
 )
 
 
-def alerts_open_triage(*, patient_ids: Collection[int] | QuerySet[Any]) -> QuerySet[Alert]:
+def alerts_open_triage(*, patient_ids: Collection[int] | QuerySet[Any], count_all: bool = False) -> QuerySet[Alert]:
     """The open alerts of ``patient_ids`` (user ids, or a queryset of them) in triage
     order: critical, urgent, attention, newest first within each, with the
     patient and the reading or ECG recording that raised each (one query).
-    No access check and no audit here: the caller passes the patients its
-    viewer may see and audits what it shows (apps/care/selectors_dashboard)."""
+    ``count_all``: each row also carries ``open_total``, the number of all
+    these open alerts, so that a page of the queue and its length are one
+    query. No access check and no audit here: the caller passes the patients
+    its viewer may see and audits what it shows (apps/care/selectors_dashboard)."""
+    alerts = Alert.objects.filter(status=AlertStatus.OPEN)
+    if isinstance(patient_ids, QuerySet):
+        alerts = alerts.filter(patient_id__in=patient_ids)
+    else:
+        alerts = alerts.filter(IdIn(F("patient_id"), list(patient_ids)))
+    if count_all:
+        total = alerts.order_by().values("status").annotate(n=Count("pk")).values("n")
+        alerts = alerts.annotate(open_total=Subquery(total, output_field=IntegerField()))
     return (
-        Alert.objects.filter(status=AlertStatus.OPEN, patient_id__in=patient_ids)
-        .annotate(triage_rank=TRIAGE_RANK)
+        alerts.annotate(triage_rank=TRIAGE_RANK)
         .select_related("patient", "reading", "ecg_recording")
         .order_by("triage_rank", "-created_at", "-id")
     )

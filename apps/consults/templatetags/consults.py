@@ -9,7 +9,7 @@ from django import template
 from django.utils import timezone
 
 from apps.consults.models import Consult, ConsultState
-from apps.consults.selectors import consult_join_window, consults_waiting_for, participant_role
+from apps.consults.selectors import WaitingPatient, consult_join_window, consults_waiting_for, participant_role
 from apps.scheduling.models import Appointment, AppointmentStatus, ConsultMode
 
 register = template.Library()
@@ -39,10 +39,13 @@ def consult_join(context: dict[str, Any], appointment: Appointment) -> dict[str,
 
 
 @register.inclusion_tag("consults/_waiting.html", takes_context=True)
-def consults_waiting(context: dict[str, Any]) -> dict[str, Any]:
-    """The doctor's patients in a consult room now, longest waiting first;
-    static/js/waiting-room.js keeps the list live through ``socket_path``."""
+def consults_waiting(context: dict[str, Any], waiting: list[WaitingPatient] | None = None) -> dict[str, Any]:
+    """The doctor's patients in a consult room now, longest waiting first
+    (``waiting``: the page read them already); static/js/waiting-room.js
+    keeps the list live through ``socket_path``."""
+    if waiting is None:
+        waiting = consults_waiting_for(doctor=context["request"].user, now=timezone.now())
     return {
-        "waiting": consults_waiting_for(doctor=context["request"].user, now=timezone.now()),
+        "waiting": waiting,
         "socket_path": "/ws/consults/waiting/",
     }
