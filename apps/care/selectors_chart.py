@@ -27,11 +27,11 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import Consent, ConsentKind, PatientProfile, User
 from apps.accounts.selectors import patient_get_for_user
 from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import audit_record
+from apps.audit.services import AuditEntry, audit_record, audit_record_many
 from apps.care.icd10 import icd10_label
 from apps.care.models import BreakGlassAccess, ConsultNote, Diagnosis, NoteStatus, Referral
 from apps.care.selectors import PatientAccess, break_glass_active_for, patient_access_reason, referrals_of_patient
-from apps.care.selectors_notes import DiagnosisRow, notes_for_patient, problem_list_for_user
+from apps.care.selectors_notes import DiagnosisRow, notes_readable, problem_list
 from apps.clinics.selectors import UserRole, user_roles
 from apps.scheduling.models import Appointment, AppointmentStatus
 from apps.vitals.display import kind_label, reading_values_display
@@ -527,8 +527,14 @@ def patient_chart_get_for_user(*, user: User, patient_id: int) -> PatientChart:
     """The chart of ``patient_id`` for ``user``, audited as one view of the
     record; "not found" (audited) for anyone who may not see it."""
     patient = chart_patient_get_for_user(user=user, patient_id=patient_id)
-    audit_record(
-        action=AuditAction.VIEW, actor=user, object_type="patient_chart", object_id=patient.pk, patient=patient
+    # The chart, its problem list and its notes: three view events, written
+    # together (access to the record is checked above, once).
+    audit_record_many(
+        actor=user,
+        entries=[
+            AuditEntry(AuditAction.VIEW, object_type, patient.pk, patient=patient)
+            for object_type in ("patient_chart", "problem_list", "consult_notes")
+        ],
     )
     now = timezone.now()
     glucose_unit = glucose_unit_for(user=user)
@@ -582,8 +588,8 @@ def patient_chart_get_for_user(*, user: User, patient_id: int) -> PatientChart:
         break_glass=break_glass_active_for(doctor=user, patient=patient)
         if access and access.code == "break_glass"
         else None,
-        problems=problem_list_for_user(user=user, patient=patient, language=get_language()),
-        notes=notes_for_patient(user=user, patient=patient, limit=SECTION_LIMIT),
+        problems=problem_list(patient=patient, language=get_language()),
+        notes=notes_readable(user=user, patient=patient, limit=SECTION_LIMIT),
         referrals=[
             referral_item(referral, viewer=user) for referral in referrals_of_patient(patient=patient)[:SECTION_LIMIT]
         ],

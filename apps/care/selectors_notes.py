@@ -152,16 +152,23 @@ def notes_for_patient(*, user: User, patient: User, limit: int = 20) -> list[Con
     notes, and the doctor's own drafts. Audited once."""
     if not _is_doctor(user) or user.pk == patient.pk or not patient_can_be_seen_by(user=user, patient=patient):
         raise _refuse(user=user, object_type="consult_notes", object_id=patient.pk)
-    notes = list(
+    notes = notes_readable(user=user, patient=patient, limit=limit)
+    audit_record(
+        action=AuditAction.VIEW, actor=user, object_type="consult_notes", object_id=patient.pk, patient=patient
+    )
+    return notes
+
+
+def notes_readable(*, user: User, patient: User, limit: int) -> list[ConsultNote]:
+    """``notes_for_patient`` without its access check and audit, for a
+    caller that checked access to the record and audits "consult_notes"
+    itself (the chart, with its other events)."""
+    return list(
         _note_queryset()
         .filter(patient=patient)
         .filter(Q(status=NoteStatus.SIGNED) | Q(author=user, status=NoteStatus.DRAFT))
         .order_by("-created_at", "-id")[:limit]
     )
-    audit_record(
-        action=AuditAction.VIEW, actor=user, object_type="consult_notes", object_id=patient.pk, patient=patient
-    )
-    return notes
 
 
 def problem_list_for_user(
@@ -172,6 +179,15 @@ def problem_list_for_user(
     code (the latest). For doctors who may see the patient; audited."""
     if not _is_doctor(user) or user.pk == patient.pk or not patient_can_be_seen_by(user=user, patient=patient):
         raise _refuse(user=user, object_type="problem_list", object_id=patient.pk)
+    problems = problem_list(patient=patient, language=language, include_resolved=include_resolved)
+    audit_record(action=AuditAction.VIEW, actor=user, object_type="problem_list", object_id=patient.pk, patient=patient)
+    return problems
+
+
+def problem_list(*, patient: User, language: str | None, include_resolved: bool = False) -> list[DiagnosisRow]:
+    """``problem_list_for_user`` without its access check and audit, for a
+    caller that checked access to the record and audits "problem_list"
+    itself (the chart, with its other events)."""
     rows = Diagnosis.objects.filter(patient=patient, note__status=NoteStatus.SIGNED).select_related("note")
     if not include_resolved:
         rows = rows.filter(status=DiagnosisStatus.ACTIVE)
@@ -182,7 +198,6 @@ def problem_list_for_user(
             continue
         seen.add(diagnosis.code)
         problems.append(DiagnosisRow(diagnosis, _label(diagnosis, language)))
-    audit_record(action=AuditAction.VIEW, actor=user, object_type="problem_list", object_id=patient.pk, patient=patient)
     return problems
 
 
