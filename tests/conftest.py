@@ -7,6 +7,7 @@ and Mallory has an account and no right to anything of theirs.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from apps.accounts.services import consent_give
 from apps.clinics.models import Clinic
 from apps.notifications.models import OutboxMessage
 from tests.factories import ClinicFactory, PatientFactory, make_clinic_admin, make_doctor
+from tests.services import redis_url
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
 # must still be usable from the test itself.
@@ -136,3 +138,33 @@ def login(client: Client) -> Callable[[User], Client]:
         return client
 
     return _login
+
+
+def signed_in(user: User) -> Client:
+    """A client of its own signed in as ``user``: its session cookie opens a
+    socket (``login`` shares the test's one client)."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(
+    params=[
+        # The embedded mode's layer, also run on SQLite (`make run`'s database).
+        pytest.param("memory", marks=pytest.mark.sqlite),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
+def channel_layer(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
+    """Each socket test that asks for it runs on the in-memory layer and on
+    channels-redis."""
+    if request.param == "memory":
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    else:
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [redis_url()], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
+            }
+        }
+    yield request.param

@@ -6,8 +6,6 @@ channel layer and on channels-redis."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,38 +21,13 @@ from apps.clinics.models import Clinic
 from apps.vitals.services import reading_record
 from telemed.asgi import application
 from tests.care.dashboard_data import CRISIS, appointment
+from tests.conftest import signed_in
 from tests.factories import make_doctor
-from tests.services import redis_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://localhost")
 WAIT_S = 5
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("memory", marks=pytest.mark.sqlite),
-        pytest.param("redis", marks=pytest.mark.redis),
-    ]
-)
-def channel_layer(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
-    if request.param == "memory":
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    else:
-        settings.CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [redis_url()], "prefix": f"test-care-{uuid.uuid4().hex[:8]}"},
-            }
-        }
-    yield request.param
-
-
-def _signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 async def _notification_socket(client: Client | None) -> tuple[WebsocketCommunicator, bool, Any]:
@@ -81,8 +54,8 @@ async def test_a_critical_reading_reaches_the_open_dashboard(
 ) -> None:
     dave = await database_sync_to_async(make_doctor)(clinic=clinic, full_name="Dave", email="dave@example.org")
     await database_sync_to_async(_past_appointment)(alice, bob, clinic)
-    bob_client = await database_sync_to_async(_signed_in)(bob)
-    dave_client = await database_sync_to_async(_signed_in)(dave)
+    bob_client = await database_sync_to_async(signed_in)(bob)
+    dave_client = await database_sync_to_async(signed_in)(dave)
     assert "data-alert-id" not in await database_sync_to_async(_triage_page)(bob_client)
 
     # Bob's dashboard is open (its page's notification socket), and so is Dave's.

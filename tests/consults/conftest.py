@@ -5,9 +5,7 @@ through the real ASGI application."""
 from __future__ import annotations
 
 import json
-import uuid
 import zoneinfo
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +20,8 @@ from apps.consults.models import Consult
 from apps.consults.services import consult_open_for
 from apps.scheduling.models import Appointment
 from telemed.asgi import application
+from tests.conftest import signed_in
 from tests.scheduling.conftest import TOMORROW_9, book, hours  # noqa: F401  # Bob's hours, a fixture
-from tests.services import redis_url
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 OPENS = datetime(2026, 12, 2, 8, 45, tzinfo=SHANGHAI)
@@ -42,33 +40,6 @@ def appointment(alice: User, bob: User, clinic: Clinic, hours: Any) -> Appointme
 @pytest.fixture
 def consult(appointment: Appointment) -> Consult:
     return consult_open_for(appointment=appointment)
-
-
-@pytest.fixture(
-    params=[
-        # The embedded mode's layer, also run on SQLite (`make run`'s database).
-        pytest.param("memory", marks=pytest.mark.sqlite),
-        pytest.param("redis", marks=pytest.mark.redis),
-    ]
-)
-def channel_layer(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
-    """Each socket test runs on the in-memory layer and on channels-redis."""
-    if request.param == "memory":
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    else:
-        settings.CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [redis_url()], "prefix": f"test-consults-{uuid.uuid4().hex[:8]}"},
-            }
-        }
-    yield request.param
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 class Socket:

@@ -20,7 +20,8 @@ from apps.consults.models import ChatMessage, Consult, ConsultEvent, ConsultPres
 from apps.consults.selectors import consults_waiting_for
 from apps.scheduling.models import Appointment, AppointmentStatus
 from apps.scheduling.services import appointment_cancel
-from tests.consults.conftest import CLOSES, IN_WINDOW, OPENS, join, open_socket, refusal, signed_in
+from tests.conftest import signed_in
+from tests.consults.conftest import CLOSES, IN_WINDOW, OPENS, join, open_socket, refusal
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer")]
 

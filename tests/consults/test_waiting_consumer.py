@@ -25,7 +25,8 @@ from apps.consults.models import Consult
 from apps.consults.services import consult_join
 from apps.scheduling.models import Appointment
 from telemed.asgi import application
-from tests.consults.conftest import IN_WINDOW, ORIGIN, WAIT_S, Socket, join, signed_in
+from tests.conftest import signed_in
+from tests.consults.conftest import IN_WINDOW, ORIGIN, WAIT_S, Socket, join
 from tests.factories import make_doctor
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer")]
