@@ -3,11 +3,10 @@ who may see it, and what it costs in queries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,27 +18,16 @@ from apps.consults.models import Consult, ConsultState
 from apps.scheduling.models import AppointmentStatus
 from apps.vitals.models import PatientTarget
 from tests.care.dashboard_data import CRISIS, NOW, alert, appointment, in_the_room, patient_of, reading
-from tests.factories import ClinicFactory, make_doctor
+from tests.factories import ClinicFactory
 
 Login = Callable[[User], Client]
-
-
-@pytest.fixture(autouse=True)
-def _frozen_clock() -> Iterator[None]:
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.time_machine(NOW, tick=False)  # dashboard_data's "now"
 
 
 @pytest.fixture
 def booked(alice: User, bob: User, clinic: Clinic) -> None:
     """Alice saw Bob last month: Bob is her doctor."""
     appointment(patient=alice, doctor=bob, clinic=clinic, starts_at=NOW - timedelta(days=40))
-
-
-@pytest.fixture
-def dave(clinic: Clinic) -> User:
-    """Another doctor of the same clinic, who has never seen Alice."""
-    return make_doctor(clinic=clinic, full_name="Dave", email="dave@example.org")
 
 
 def _triage_ids(page: str) -> list[int]:

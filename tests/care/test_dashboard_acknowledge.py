@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-import time_machine
 from django.test import Client
 from django.urls import reverse
 
@@ -18,25 +17,14 @@ from apps.notifications.models import Notification
 from apps.vitals.models import Alert
 from apps.vitals.services import AlertRefused, alert_acknowledge
 from tests.care.dashboard_data import NOW, alert, appointment
-from tests.factories import make_doctor
 
 Login = Callable[[User], Client]
-
-
-@pytest.fixture(autouse=True)
-def _frozen_clock() -> Iterator[None]:
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.time_machine(NOW, tick=False)  # dashboard_data's "now"
 
 
 @pytest.fixture
 def booked(alice: User, bob: User, clinic: Clinic) -> None:
     appointment(patient=alice, doctor=bob, clinic=clinic, starts_at=NOW - timedelta(days=30))
-
-
-@pytest.fixture
-def dave(clinic: Clinic) -> User:
-    return make_doctor(clinic=clinic, full_name="Dave", email="dave@example.org")
 
 
 @pytest.fixture

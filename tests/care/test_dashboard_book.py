@@ -4,11 +4,10 @@ books it through scheduling's rules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import time, timedelta
 
 import pytest
-import time_machine
 from django.test import Client
 from django.urls import reverse
 
@@ -19,12 +18,7 @@ from apps.scheduling.models import Appointment, AvailabilityRule
 from tests.care.dashboard_data import NOW, appointment
 
 Login = Callable[[User], Client]
-
-
-@pytest.fixture(autouse=True)
-def _frozen_clock() -> Iterator[None]:
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.time_machine(NOW, tick=False)  # dashboard_data's "now"
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@ see it, and what it costs in queries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,26 +17,15 @@ from apps.audit.models import AuditEvent
 from apps.clinics.models import Clinic
 from apps.scheduling.models import AppointmentStatus
 from tests.care.dashboard_data import CRISIS, NOW, alert, appointment, patient_of, reading
-from tests.factories import make_doctor
 
 Login = Callable[[User], Client]
+pytestmark = pytest.mark.time_machine(NOW, tick=False)  # dashboard_data's "now"
 URL = "/care/patients/"
-
-
-@pytest.fixture(autouse=True)
-def _frozen_clock() -> Iterator[None]:
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture
 def booked(alice: User, bob: User, clinic: Clinic) -> None:
     appointment(patient=alice, doctor=bob, clinic=clinic, starts_at=NOW - timedelta(days=40))
-
-
-@pytest.fixture
-def dave(clinic: Clinic) -> User:
-    return make_doctor(clinic=clinic, full_name="Dave", email="dave@example.org")
 
 
 def _names(page: str) -> list[str]:
