@@ -171,6 +171,7 @@ def test_it_shows_demographics_consent_latest_readings_and_alerts(login: Login, 
     assert "Open alerts" in page
     assert reverse("vitals:ecg_recording", args=[EcgRecording.objects.get().pk]) in page
     assert reverse("vitals:patient_chart", args=[alice.pk]) in page  # the trends
+    assert 'data-key="loading"' in page and "Alert: filled while open" in page  # its messages and key
 
 
 @pytest.mark.usefixtures("appointment")

@@ -105,6 +105,8 @@ def test_my_readings_filters_by_kind_and_period(login: Login, alice: User) -> No
     page = client.get(MINE).content.decode()
     assert page.count("<tr class=") == 2  # the last 30 days by default
     assert "Low oxygen" in page and "data-vitals-chart" in page
+    assert 'data-key="loading"' in page and "Flagged reading" in page  # the chart's messages and key
+    assert "Alert: filled while open" not in page  # alert marks are the chart page's
     assert client.get(MINE, {"kind": "spo2", "period": "all"}).content.decode().count("<tr class=") == 2
     assert client.get(MINE, {"kind": "spo2", "period": "7"}).content.decode().count("<tr class=") == 1
 
