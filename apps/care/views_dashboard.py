@@ -5,7 +5,7 @@ actions, and "My patients"."""
 from __future__ import annotations
 
 import secrets
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django import forms
@@ -33,9 +33,9 @@ from apps.care.services_dashboard import MESSAGE_MAX_CHARS, MessageRefused, pati
 from apps.clinics.models import Clinic
 from apps.clinics.selectors import UserRole, clinics_administered_by, clinics_of_doctor, user_roles
 from apps.consults.selectors import consults_waiting_for
-from apps.core.http import AuthedRequest
+from apps.core.http import AuthedRequest, date_param
 from apps.scheduling.models import ConsultMode
-from apps.scheduling.selectors import clinic_zone, doctor_free_slots
+from apps.scheduling.selectors import clinic_zone, doctor_free_day
 from apps.scheduling.services import BookingError, appointment_book
 from apps.vitals.models import ACKNOWLEDGE_NOTE_MAX_CHARS
 from apps.vitals.selectors import alert_get_for_doctor, glucose_unit_for
@@ -231,13 +231,6 @@ class BookForm(forms.Form):
         self.fields["clinic"].choices = [(clinic.pk, clinic.name) for clinic in clinics]  # type: ignore[attr-defined]  # a TypedChoiceField
 
 
-def _day(raw: str | None, default: date) -> date:
-    try:
-        return date.fromisoformat(raw) if raw else default
-    except ValueError:
-        return default
-
-
 @doctor_required
 @require_http_methods(["GET", "POST"])
 def patient_book(request: AuthedRequest, patient_id: int) -> HttpResponse:
@@ -252,9 +245,6 @@ def patient_book(request: AuthedRequest, patient_id: int) -> HttpResponse:
         raise Http404
     data = request.POST if request.method == "POST" else request.GET
     clinic = next((c for c in clinics if str(c.pk) == data.get("clinic")), clinics[0])
-    zone = clinic_zone(clinic)
-    today = timezone.now().astimezone(zone).date()
-    day = min(max(_day(data.get("day"), today), today), today + timedelta(days=365))
     error = ""
     form = BookForm(request.POST or None, clinics=clinics, initial={"clinic": clinic.pk})
     if request.method == "POST":
@@ -276,8 +266,8 @@ def patient_book(request: AuthedRequest, patient_id: int) -> HttpResponse:
                 return redirect("scheduling:detail", appointment.pk)
         else:
             error = _("Choose a time from the list.")
-    slots = doctor_free_slots(doctor=request.user, clinic=clinic, first_day=day, days=1, now=timezone.now())
-    with timezone.override(zone):
+    free = doctor_free_day(doctor=request.user, clinic=clinic, day=date_param(data.get("day")), now=timezone.now())
+    with timezone.override(clinic_zone(clinic)):
         return render(
             request,
             "care/patient_book.html",
@@ -285,10 +275,10 @@ def patient_book(request: AuthedRequest, patient_id: int) -> HttpResponse:
                 "patient": patient,
                 "clinics": clinics,
                 "clinic": clinic,
-                "day": day,
-                "previous_day": day - timedelta(days=1) if day > today else None,
-                "next_day": day + timedelta(days=1),
-                "slots": slots,
+                "day": free.day,
+                "previous_day": free.previous_day,
+                "next_day": free.next_day,
+                "slots": free.slots,
                 "form": form,
                 "error": error,
                 "modes": ConsultMode.choices,

@@ -52,8 +52,8 @@ from apps.care.services_notes import (
     note_follow_up_book,
 )
 from apps.clinics.selectors import UserRole
-from apps.core.http import AuthedRequest
-from apps.scheduling.selectors import clinic_zone, doctor_free_slots
+from apps.core.http import AuthedRequest, date_param
+from apps.scheduling.selectors import clinic_zone, doctor_free_day
 from apps.scheduling.services import BookingError
 
 doctor_required = role_required(UserRole.DOCTOR)
@@ -280,13 +280,6 @@ def problem_resolve(request: AuthedRequest, diagnosis_id: int) -> HttpResponse:
     return redirect(reverse("care:chart", args=[diagnosis.patient_id]) + "#problems")
 
 
-def _parse_day(raw: str | None, default: date) -> date:
-    try:
-        return date.fromisoformat(raw) if raw else default
-    except ValueError:
-        return default
-
-
 @doctor_required
 @require_http_methods(["GET", "POST"])
 def note_follow_up(request: AuthedRequest, note_id: int) -> HttpResponse:
@@ -298,8 +291,6 @@ def note_follow_up(request: AuthedRequest, note_id: int) -> HttpResponse:
     zone = clinic_zone(clinic)
     today = timezone.now().astimezone(zone).date()
     suggested = _follow_up_day(note) or today + timedelta(days=7)
-    day = _parse_day(request.GET.get("day") or request.POST.get("day"), max(suggested, today))
-    day = min(max(day, today), today + timedelta(days=365))
     error = ""
     if request.method == "POST":
         form = FollowUpForm(request.POST)
@@ -315,7 +306,8 @@ def note_follow_up(request: AuthedRequest, note_id: int) -> HttpResponse:
                 return redirect("scheduling:detail", appointment.pk)
         else:
             error = _("Choose a time from the list.")
-    slots = doctor_free_slots(doctor=request.user, clinic=clinic, first_day=day, days=1, now=timezone.now())
+    requested = date_param(request.GET.get("day") or request.POST.get("day"))
+    free = doctor_free_day(doctor=request.user, clinic=clinic, day=requested or suggested, now=timezone.now())
     with timezone.override(zone):
         return _no_store(
             render(
@@ -324,10 +316,10 @@ def note_follow_up(request: AuthedRequest, note_id: int) -> HttpResponse:
                 {
                     "note": note,
                     "patient": note.patient,
-                    "day": day,
-                    "previous_day": day - timedelta(days=1) if day > today else None,
-                    "next_day": day + timedelta(days=1),
-                    "slots": slots,
+                    "day": free.day,
+                    "previous_day": free.previous_day,
+                    "next_day": free.next_day,
+                    "slots": free.slots,
                     "error": error,
                 },
                 status=400 if error else 200,

@@ -270,6 +270,33 @@ def doctor_free_slots(*, doctor: User, clinic: Clinic, first_day: date, days: in
     return free[(doctor.pk, clinic.pk)]
 
 
+FREE_DAY_MAX_AHEAD_DAYS = 365
+
+
+@dataclass(frozen=True)
+class FreeDay:
+    """One local day of a doctor's free slots at a clinic, for a page that
+    books one of them and steps from day to day."""
+
+    day: date
+    previous_day: date | None  # None on today: no earlier day to step to
+    next_day: date
+    slots: list[Slot]
+
+
+def doctor_free_day(*, doctor: User, clinic: Clinic, day: date | None, now: datetime) -> FreeDay:
+    """``doctor``'s free slots at ``clinic`` on ``day`` (clinic time; today
+    when None), the day kept between today and a year ahead."""
+    today = now.astimezone(clinic_zone(clinic)).date()
+    day = min(max(day or today, today), today + timedelta(days=FREE_DAY_MAX_AHEAD_DAYS))
+    return FreeDay(
+        day=day,
+        previous_day=day - timedelta(days=1) if day > today else None,
+        next_day=day + timedelta(days=1),
+        slots=doctor_free_slots(doctor=doctor, clinic=clinic, first_day=day, days=1, now=now),
+    )
+
+
 def doctors_free_slots(
     *, pairs: Sequence[tuple[int, Clinic]], days: int, now: datetime, first_day: date | None = None
 ) -> dict[tuple[int, int], list[Slot]]:

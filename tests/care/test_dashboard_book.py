@@ -68,6 +68,15 @@ def test_a_later_day_offers_that_days_times(login: Login, alice: User, bob: User
     assert "2026-12-08" in page
 
 
+@pytest.mark.parametrize("day", ["2026-13-45", "soon", "2026-11-01"])
+def test_a_bad_or_past_day_offers_today(login: Login, alice: User, bob: User, booked: None, day: str) -> None:
+    response = login(bob).get(_url(alice), {"day": day})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'name="day" value="2026-12-01"' in page
+    assert "Day before" not in page  # nothing before today
+
+
 def test_a_refused_time_says_why_and_books_nothing(login: Login, alice: User, bob: User, booked: None) -> None:
     clinic_id = bob.memberships.get().clinic_id
     page = (
