@@ -38,7 +38,6 @@ import dataclasses
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +50,7 @@ from typing import Any
 import httpx
 
 from bench.http_load import percentile_ms
-from bench.server import PROJECT_DIR, ServerError, daphne_process, embedded_environment, manage_py_run
+from bench.server import PROJECT_DIR, ServerError, child_figures, daphne_process, embedded_environment, manage_py_run
 from bench.slots import utc_now_text
 
 CARE_HEADING = "## Doctor workspace (dashboard, patient list, chart) with 1,000,000 readings"
@@ -400,19 +399,10 @@ def care_run(plan: CarePlan) -> CareResult:
 
 def care_run_isolated(plan: CarePlan) -> CareResult:
     """``care_run`` in a child process (``python -m bench.care --child``)."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.care", "--child", json.dumps(dataclasses.asdict(plan))],
-        cwd=PROJECT_DIR,
-        stdout=subprocess.PIPE,
-        text=True,
-        timeout=CHILD_TIMEOUT_S,
-        check=False,
-    )
-    lines = completed.stdout.strip().splitlines()
     try:
-        figures = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        return CareResult(error=f"the benchmark's child failed ({completed.returncode}) without a result")
+        figures = child_figures("bench.care", plan, timeout_s=CHILD_TIMEOUT_S)
+    except RuntimeError as error:
+        return CareResult(error=str(error))
     figures["pages"] = [PageTiming(**page) for page in figures["pages"]]
     return CareResult(**figures)
 

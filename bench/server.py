@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import signal
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -79,6 +81,27 @@ def manage_py_run(*arguments: str, environment: dict[str, str]) -> None:
     if completed.returncode != 0:
         output = (completed.stdout + completed.stderr)[-LOG_TAIL_CHARS:]
         raise ServerError(f"`manage.py {' '.join(arguments)}` failed ({completed.returncode}):\n{output}")
+
+
+def child_figures(module: str, plan: Any, *, timeout_s: float) -> dict[str, Any]:
+    """Run a benchmark in a process of its own (``python -m <module> --child
+    <plan as JSON>``, so that this process keeps its environment and no Django
+    of its own) and return the figures it prints as JSON on its last line;
+    RuntimeError when it printed none."""
+    completed = subprocess.run(
+        [sys.executable, "-m", module, "--child", json.dumps(dataclasses.asdict(plan))],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    lines = completed.stdout.strip().splitlines()
+    try:
+        figures: dict[str, Any] = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise RuntimeError(f"the benchmark's child failed ({completed.returncode}) without a result") from None
+    return figures
 
 
 def log_tail(log_path: Path) -> str:

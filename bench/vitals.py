@@ -39,7 +39,6 @@ import dataclasses
 import gzip
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +55,7 @@ from bench.http_load import percentile_ms
 from bench.server import (
     PROJECT_DIR,
     ServerError,
+    child_figures,
     daphne_process,
     embedded_environment,
     manage_py_run,
@@ -372,19 +372,10 @@ def vitals_run(plan: VitalsPlan) -> VitalsResult:
 def vitals_run_isolated(plan: VitalsPlan) -> VitalsResult:
     """``vitals_run`` in a child process (``python -m bench.vitals --child``),
     so that this process keeps its environment and no Django of its own."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.vitals", "--child", json.dumps(dataclasses.asdict(plan))],
-        cwd=PROJECT_DIR,
-        stdout=subprocess.PIPE,
-        text=True,
-        timeout=CHILD_TIMEOUT_S,
-        check=False,
-    )
-    lines = completed.stdout.strip().splitlines()
     try:
-        figures = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        return VitalsResult(error=f"the benchmark's child failed ({completed.returncode}) without a result")
+        figures = child_figures("bench.vitals", plan, timeout_s=CHILD_TIMEOUT_S)
+    except RuntimeError as error:
+        return VitalsResult(error=str(error))
     figures["api_statuses"] = {int(status): count for status, count in figures["api_statuses"].items()}
     return VitalsResult(**figures)
 
