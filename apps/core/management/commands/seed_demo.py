@@ -66,6 +66,39 @@ def _patient(key: str) -> User:
     return User.objects.get(**({"email": key} if "@" in key else {"phone": key}))
 
 
+def _doctors_clinic(doctor: User) -> Clinic:
+    """The first clinic a demo doctor works at."""
+    clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).order_by("pk").first()
+    if clinic is None:
+        raise CommandError("the demo doctor has no clinic: run seed_demo first")
+    return clinic
+
+
+def _past_visit(*, patient: User, doctor: User, days_ago: int, hour: int, mode: str, reason: str) -> None:
+    """A completed visit of ``patient`` with ``doctor`` at the doctor's
+    clinic ``days_ago`` at ``hour`` (clinic time), written directly (demo
+    data may sit outside the doctor's hours)."""
+    clinic = _doctors_clinic(doctor)
+    starts_at = (
+        (timezone.now() - timedelta(days=days_ago))
+        .astimezone(zoneinfo.ZoneInfo(clinic.timezone))
+        .replace(hour=hour, minute=0, second=0, microsecond=0)
+    )
+    ends_at = starts_at + timedelta(minutes=demo.SLOT_MINUTES)
+    Appointment.objects.create(
+        patient=patient,
+        doctor=doctor,
+        clinic=clinic,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        mode=mode,
+        status=AppointmentStatus.COMPLETED,
+        reason=reason,
+        booked_by=patient,
+        completed_at=ends_at,
+    )
+
+
 def _enrol_mfa(user: User) -> None:
     if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
         TOTP.activate(user, demo.DEMO_TOTP_SECRET)
@@ -166,30 +199,19 @@ class Command(BaseCommand):
         the doctor's clinic."""
         patient = User.objects.get(email=demo.SOON_PATIENT)
         doctor = User.objects.get(email=demo.SOON_DOCTOR)
-        clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).first()
-        if clinic is None:
-            raise CommandError("the demo doctor has no clinic: run seed_demo first")
-        return patient, doctor, clinic
+        return patient, doctor, _doctors_clinic(doctor)
 
     def _appointments(self) -> None:
-        patient, doctor, clinic = self._soon_parties()
+        patient, doctor, _ = self._soon_parties()
         if Appointment.objects.filter(patient=patient).exists():
             return
-        zone = zoneinfo.ZoneInfo(clinic.timezone)
-        last_week = (
-            (timezone.now() - timedelta(days=7)).astimezone(zone).replace(hour=9, minute=0, second=0, microsecond=0)
-        )
-        Appointment.objects.create(
+        _past_visit(
             patient=patient,
             doctor=doctor,
-            clinic=clinic,
-            starts_at=last_week,
-            ends_at=last_week + timedelta(minutes=demo.SLOT_MINUTES),
+            days_ago=7,
+            hour=9,
             mode=ConsultMode.VIDEO,
-            status=AppointmentStatus.COMPLETED,
             reason="Blood pressure follow-up",
-            booked_by=patient,
-            completed_at=last_week + timedelta(minutes=demo.SLOT_MINUTES),
         )
         self._soon_appointment()
 
@@ -229,24 +251,8 @@ class Command(BaseCommand):
         doctor = User.objects.get(email=demo.GLUCOSE_DOCTOR)
         if Appointment.objects.filter(patient=patient).exists():
             return
-        clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).order_by("pk").first()
-        assert clinic is not None
-        starts_at = (
-            (timezone.now() - timedelta(days=30))
-            .astimezone(DEMO_ZONE)
-            .replace(hour=10, minute=0, second=0, microsecond=0)
-        )
-        Appointment.objects.create(
-            patient=patient,
-            doctor=doctor,
-            clinic=clinic,
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(minutes=demo.SLOT_MINUTES),
-            mode=ConsultMode.VIDEO,
-            status=AppointmentStatus.COMPLETED,
-            reason="Glucose review",
-            booked_by=patient,
-            completed_at=starts_at + timedelta(minutes=demo.SLOT_MINUTES),
+        _past_visit(
+            patient=patient, doctor=doctor, days_ago=30, hour=10, mode=ConsultMode.VIDEO, reason="Glucose review"
         )
 
     @staticmethod
@@ -256,24 +262,13 @@ class Command(BaseCommand):
         doctor = User.objects.get(email=demo.DEMO_DOCTOR)
         if Appointment.objects.filter(patient=patient).exists():
             return
-        clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).order_by("pk").first()
-        assert clinic is not None
-        starts_at = (
-            (timezone.now() - timedelta(days=demo.PALPITATIONS_DAYS_AGO))
-            .astimezone(DEMO_ZONE)
-            .replace(hour=14, minute=0, second=0, microsecond=0)
-        )
-        Appointment.objects.create(
+        _past_visit(
             patient=patient,
             doctor=doctor,
-            clinic=clinic,
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(minutes=demo.SLOT_MINUTES),
+            days_ago=demo.PALPITATIONS_DAYS_AGO,
+            hour=14,
             mode=ConsultMode.IN_PERSON,
-            status=AppointmentStatus.COMPLETED,
             reason="Palpitations",
-            booked_by=patient,
-            completed_at=starts_at + timedelta(minutes=demo.SLOT_MINUTES),
         )
 
     @staticmethod
@@ -479,6 +474,4 @@ class Command(BaseCommand):
         if CareTeamMembership.objects.filter(patient=patient, doctor=member).exists():
             return
         doctor = User.objects.get(email=demo.DEMO_DOCTOR)
-        clinic = Clinic.objects.filter(memberships__user=doctor, memberships__role=Role.DOCTOR).order_by("pk").first()
-        assert clinic is not None
-        care_team_add(patient=patient, doctor=member, clinic=clinic, by=doctor)
+        care_team_add(patient=patient, doctor=member, clinic=_doctors_clinic(doctor), by=doctor)
