@@ -32,6 +32,17 @@ def patient_can_be_seen_by(*, user: User, patient: User) -> bool:
     return False
 
 
+def patient_can_be_seen_by_doctor(*, user: User, patient: User) -> bool:
+    """Whether ``user`` is a doctor who sees ``patient``'s record: who may act
+    on it as one of their doctors (targets, alerts, referrals, messages, the
+    problem list), the patient themself only as a patient."""
+    from apps.clinics.selectors import UserRole, user_roles
+
+    if UserRole.DOCTOR not in user_roles(user=user):
+        return False
+    return patient_can_be_seen_by(user=user, patient=patient)
+
+
 def _shares_an_appointment(*, doctor: User, patient: User) -> bool:
     """A doctor sees the record of a patient they have an appointment with,
     past or future (a cancelled one doesn't count)."""

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
-from apps.accounts.selectors import patient_can_be_seen_by
+from apps.accounts.selectors import patient_can_be_seen_by_doctor
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.care.models import (
@@ -316,9 +316,7 @@ def referral_create(
     doctor (or the specialty's doctors) is told in the app; the patient is
     invited to book."""
     reason = (reason or "").strip()
-    if UserRole.DOCTOR not in user_roles(user=from_doctor) or not patient_can_be_seen_by(
-        user=from_doctor, patient=patient
-    ):
+    if not patient_can_be_seen_by_doctor(user=from_doctor, patient=patient):
         raise CareRefused(str(_("You cannot refer this patient.")), "forbidden")
     if from_doctor.pk == patient.pk:
         raise CareRefused(str(_("You cannot refer yourself.")), "forbidden")

@@ -9,10 +9,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
-from apps.accounts.selectors import patient_can_be_seen_by
+from apps.accounts.selectors import patient_can_be_seen_by_doctor
 from apps.audit.models import AuditAction, AuditOutcome
 from apps.audit.services import audit_record
-from apps.clinics.selectors import UserRole, user_roles
 from apps.notifications.models import Category, Channel
 from apps.notifications.services import notification_send
 
@@ -35,7 +34,7 @@ def patient_message_send(*, doctor: User, patient: User, text: str, token: str) 
     the app and by SMS. ``token`` (one per form) makes a resent form send
     nothing new. The message is audited (not its text: the audit log keeps
     no health data of its own)."""
-    if UserRole.DOCTOR not in user_roles(user=doctor) or not patient_can_be_seen_by(user=doctor, patient=patient):
+    if not patient_can_be_seen_by_doctor(user=doctor, patient=patient):
         audit_record(
             action=AuditAction.ACCESS_DENIED,
             actor=doctor,

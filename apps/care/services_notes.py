@@ -22,7 +22,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
-from apps.accounts.selectors import patient_can_be_seen_by
+from apps.accounts.selectors import patient_can_be_seen_by_doctor
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.care.icd10 import icd10_get
@@ -295,7 +295,7 @@ def diagnosis_resolve(*, diagnosis: Diagnosis, by: User) -> Diagnosis:
     """Mark a problem of the problem list resolved (a diagnosis of a signed
     note; the only change a signed note's diagnosis takes). Any doctor who
     may see the patient."""
-    if UserRole.DOCTOR not in user_roles(user=by) or not patient_can_be_seen_by(user=by, patient=diagnosis.patient):
+    if not patient_can_be_seen_by_doctor(user=by, patient=diagnosis.patient):
         raise NoteRefused("not_author")
     with transaction.atomic():
         current = Diagnosis.objects.select_for_update().select_related("note", "note__appointment").get(pk=diagnosis.pk)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.decorators import patient_required, role_required
 from apps.accounts.models import User
-from apps.accounts.selectors import patient_can_be_seen_by, patient_get_for_user
+from apps.accounts.selectors import patient_can_be_seen_by, patient_can_be_seen_by_doctor, patient_get_for_user
 from apps.audit.models import AuditAction, AuditOutcome
 from apps.audit.services import AuditEntry, audit_record, audit_record_many
 from apps.care.forms import BreakGlassForm, CareTeamAddForm, ReferralDeclineForm, ReferralForm
@@ -49,7 +49,7 @@ from apps.care.services import (
     referral_decline,
 )
 from apps.clinics.models import Role
-from apps.clinics.selectors import UserRole, clinic_get_for_admin, user_roles
+from apps.clinics.selectors import UserRole, clinic_get_for_admin
 from apps.core.http import AuthedRequest
 
 doctor_required = role_required(UserRole.DOCTOR)
@@ -113,8 +113,7 @@ def care_team(request: AuthedRequest, patient_id: int) -> HttpResponse:
             "patient": patient,
             "team": team,
             "form": form,
-            "can_see_chart": UserRole.DOCTOR in user_roles(user=request.user)
-            and patient_can_be_seen_by(user=request.user, patient=patient),
+            "can_see_chart": patient_can_be_seen_by_doctor(user=request.user, patient=patient),
         },
     )
 
@@ -258,8 +257,7 @@ def referral_detail(request: AuthedRequest, referral_id: int) -> HttpResponse:
         "can_complete": receiving,
         "can_cancel": referral.from_doctor_id == me and referral.status in REFERRAL_ACCESS_STATUSES,
         "can_see_chart": referral.patient_id != me
-        and UserRole.DOCTOR in user_roles(user=request.user)
-        and patient_can_be_seen_by(user=request.user, patient=referral.patient),
+        and patient_can_be_seen_by_doctor(user=request.user, patient=referral.patient),
         "decline_form": ReferralDeclineForm(),
         "open": ReferralStatus.OPEN,
     }

@@ -13,7 +13,7 @@ from django.db.models import Case, Count, F, IntegerField, QuerySet, Subquery, V
 from django.http import Http404
 
 from apps.accounts.models import User
-from apps.accounts.selectors import patient_can_be_seen_by, patient_get_for_user
+from apps.accounts.selectors import patient_can_be_seen_by, patient_can_be_seen_by_doctor, patient_get_for_user
 from apps.audit.models import AuditAction, AuditOutcome
 from apps.audit.services import audit_record
 from apps.clinics.models import Role
@@ -253,14 +253,8 @@ def alerts_open_triage(*, patient_ids: Collection[int] | QuerySet[Any], count_al
 def alert_get_for_doctor(*, user: User, alert_id: int) -> Alert:
     """One alert, for a doctor who sees the patient's record; anyone else
     (and an unknown id) gets "not found", audited."""
-    from apps.clinics.selectors import UserRole, user_roles
-
     alert = Alert.objects.select_related("patient", "reading", "ecg_recording").filter(pk=alert_id).first()
-    allowed = (
-        alert is not None
-        and UserRole.DOCTOR in user_roles(user=user)
-        and patient_can_be_seen_by(user=user, patient=alert.patient)
-    )
+    allowed = alert is not None and patient_can_be_seen_by_doctor(user=user, patient=alert.patient)
     if alert is None or not allowed:
         audit_record(
             action=AuditAction.ACCESS_DENIED,

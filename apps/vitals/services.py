@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
-from apps.accounts.selectors import consent_is_current, patient_can_be_seen_by
+from apps.accounts.selectors import consent_is_current, patient_can_be_seen_by_doctor
 from apps.audit.models import AuditAction
 from apps.audit.services import AuditEntry, audit_record, audit_record_many
 from apps.notifications.models import Category, Channel
@@ -597,9 +597,7 @@ def patient_target_set(
 ) -> PatientTarget:
     """A doctor who sees the patient's record sets (or replaces) their
     target for one value; it applies to readings recorded from now on."""
-    from apps.clinics.selectors import UserRole, user_roles
-
-    if UserRole.DOCTOR not in user_roles(user=by) or not patient_can_be_seen_by(user=by, patient=patient):
+    if not patient_can_be_seen_by_doctor(user=by, patient=patient):
         raise TargetRefused("not_found")
     try:
         spec = kind_get(kind)
@@ -621,9 +619,7 @@ def patient_target_set(
 
 
 def patient_target_remove(*, patient: User, by: User, kind: str, field: str) -> None:
-    from apps.clinics.selectors import UserRole, user_roles
-
-    if UserRole.DOCTOR not in user_roles(user=by) or not patient_can_be_seen_by(user=by, patient=patient):
+    if not patient_can_be_seen_by_doctor(user=by, patient=patient):
         raise TargetRefused("not_found")
     with transaction.atomic():
         target = PatientTarget.objects.filter(patient=patient, kind=kind, field=field).first()
@@ -651,9 +647,7 @@ def alert_acknowledge(*, alert: Alert, by: User, note: str) -> Alert:
     """A doctor who sees the patient's record acknowledges an open alert
     with a short note (required): it leaves the triage queue and stays in
     the chart, with who, when and the note. Audited."""
-    from apps.clinics.selectors import UserRole, user_roles
-
-    if UserRole.DOCTOR not in user_roles(user=by) or not patient_can_be_seen_by(user=by, patient=alert.patient):
+    if not patient_can_be_seen_by_doctor(user=by, patient=alert.patient):
         audit_record(
             action=AuditAction.ACCESS_DENIED, actor=by, object_type="alert", object_id=alert.pk, outcome="failure"
         )

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.accounts.selectors import patient_can_be_seen_by
+from apps.accounts.selectors import patient_can_be_seen_by, patient_can_be_seen_by_doctor
 from apps.care.models import BreakGlassAccess, CareTeamMembership, Referral, ReferralStatus
 from apps.care.selectors import patient_access_reason, patients_of_doctor
 from apps.clinics.models import Clinic, Membership, Specialty
@@ -112,6 +112,16 @@ def test_it_refuses_doctors_without_a_relation(alice: User, bob: User, dave: Use
     for someone in (bob, dave, erin, carol):
         assert not _sees(someone, alice)
         assert patient_access_reason(user=someone, patient=alice) is None
+
+
+def test_it_lets_only_a_doctor_who_sees_the_record_act_as_the_patients_doctor(
+    alice: User, bob: User, dave: User, carol: User, clinic: Clinic
+) -> None:
+    appointment_between(patient=alice, doctor=bob, clinic=clinic, days=-30)
+    assert patient_can_be_seen_by_doctor(user=bob, patient=alice)
+    assert _sees(alice, alice) and not patient_can_be_seen_by_doctor(user=alice, patient=alice)  # not a doctor
+    for someone in (dave, carol):
+        assert not patient_can_be_seen_by_doctor(user=someone, patient=alice)
 
 
 def test_it_lists_related_patients_but_not_break_glass_ones(
