@@ -4,6 +4,7 @@ and into the audit log, and what the caller may not see is "not found"."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -112,11 +113,14 @@ def readings_last_values(*, user: User, patient: User, kind: str) -> Reading | N
     return readings_for_user(user=user, patient_id=patient.pk, kind=kind).first()
 
 
-def reading_targets(*, patient: User, kind: str) -> list[Target]:
-    """The targets a doctor set for ``patient`` and ``kind`` (for the flags;
-    no access check: called by services that already made one)."""
-    rows = PatientTarget.objects.filter(patient=patient, kind=kind)
-    return [Target(field=row.field, low=row.low, high=row.high) for row in rows]
+def reading_targets(*, patient: User) -> dict[str, list[Target]]:
+    """The targets a doctor set for ``patient``, by kind of reading, in one
+    query (for the flags and the chart's bands; no access check: called by
+    code that already made one)."""
+    targets: dict[str, list[Target]] = defaultdict(list)
+    for row in PatientTarget.objects.filter(patient=patient):
+        targets[row.kind].append(Target(field=row.field, low=row.low, high=row.high))
+    return targets
 
 
 def bp_guideline_for(*, patient: User) -> str:

@@ -36,7 +36,7 @@ from apps.audit.models import AuditAction
 from apps.audit.services import AuditEntry, audit_record, audit_record_many
 from apps.notifications.models import Category, Channel
 from apps.notifications.services import OutgoingMessage, notifications_send_many
-from apps.vitals.flags import ALERTING, Severity, Target, category_label, flag_reading
+from apps.vitals.flags import ALERTING, Severity, category_label, flag_reading
 from apps.vitals.kinds import HEIGHT, WEIGHT, Kind, bmi, kind_get
 from apps.vitals.models import ACKNOWLEDGE_NOTE_MAX_CHARS, Alert, AlertStatus, PatientTarget, Reading, Source
 from apps.vitals.plausibility import NON_FIELD, values_check
@@ -44,6 +44,7 @@ from apps.vitals.selectors import (
     bp_guideline_for,
     patient_doctors,
     reading_entry_allowed,
+    reading_targets,
 )
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -276,9 +277,7 @@ class _PatientRules:
 
     def __init__(self, patient: User) -> None:
         self.guideline = bp_guideline_for(patient=patient)
-        self.targets: dict[str, list[Target]] = defaultdict(list)
-        for row in PatientTarget.objects.filter(patient=patient):
-            self.targets[row.kind].append(Target(field=row.field, low=row.low, high=row.high))
+        self.targets = reading_targets(patient=patient)
         self.heights = _Heights(patient)
 
 

@@ -76,13 +76,12 @@ def _chart(request: AuthedRequest, *, patient_id: int) -> HttpResponse:
         )
     ]
     tz = timezone.get_current_timezone()
-    kinds = {row.kind for row in rows}
     charts = charts_data(
         rows=rows,
         tz=tz,
         glucose_unit=glucose_unit_for(user=request.user),
         bp_guideline=bp_guideline_for(patient=patient),
-        targets_by_kind={code: reading_targets(patient=patient, kind=code) for code in sorted(kinds)},
+        targets_by_kind=reading_targets(patient=patient),
     )
     body = {
         "timezone": str(tz),
