@@ -8,8 +8,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.accounts.models import Consent, ConsentKind, PatientProfile, User
-from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import audit_record
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_access_denied, audit_record
 
 
 def patient_can_be_seen_by(*, user: User, patient: User) -> bool:
@@ -56,13 +56,7 @@ def _shares_an_appointment(*, doctor: User, patient: User) -> bool:
 def patient_get_for_user(*, user: User, patient_id: int) -> User:
     patient = User.objects.filter(pk=patient_id, patient_profile__isnull=False).first()
     if patient is None or not patient_can_be_seen_by(user=user, patient=patient):
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=user,
-            object_type="patient",
-            object_id=patient_id,
-            outcome=AuditOutcome.FAILURE,
-        )
+        audit_access_denied(actor=user, object_type="patient", object_id=patient_id)
         raise Http404
     return patient
 

@@ -112,6 +112,18 @@ def audit_record(
 INSERT_CHUNK = 1000  # events per INSERT
 
 
+def audit_access_denied(*, actor: User | None, object_type: str, object_id: Any) -> AuditEvent:
+    """The event every access check records when it refuses (before it
+    answers "not found" or its service's refusal)."""
+    return audit_record(
+        action=AuditAction.ACCESS_DENIED,
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        outcome=AuditOutcome.FAILURE,
+    )
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One event of ``audit_record_many``: what was done to which object, of which patient."""

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import PatientProfile, User
-from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import audit_record
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_access_denied, audit_record
 from apps.care.models import (
     REFERRAL_ACCESS_STATUSES,
     BreakGlassAccess,
@@ -291,13 +291,7 @@ def referral_get_for_user(*, user: User, referral_id: int) -> Referral:
         .first()
     )
     if referral is None or not referral_can_be_seen_by(user=user, referral=referral):
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=user,
-            object_type="referral",
-            object_id=referral_id,
-            outcome=AuditOutcome.FAILURE,
-        )
+        audit_access_denied(actor=user, object_type="referral", object_id=referral_id)
         raise Http404
     audit_record(
         action=AuditAction.VIEW, actor=user, object_type="referral", object_id=referral.pk, patient=referral.patient

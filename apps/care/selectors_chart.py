@@ -26,8 +26,8 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import Consent, ConsentKind, PatientProfile, User
 from apps.accounts.selectors import patient_get_for_user
-from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import AuditEntry, audit_record, audit_record_many
+from apps.audit.models import AuditAction
+from apps.audit.services import AuditEntry, audit_access_denied, audit_record, audit_record_many
 from apps.care.icd10 import icd10_label
 from apps.care.models import BreakGlassAccess, ConsultNote, Diagnosis, NoteStatus, Referral
 from apps.care.selectors import PatientAccess, break_glass_active_for, patient_access_reason, referrals_of_patient
@@ -463,13 +463,7 @@ def chart_patient_get_for_user(*, user: User, patient_id: int) -> User:
     """The patient, for a doctor who may see their record; else "not found",
     audited (a clinic admin, a patient, even the patient themself)."""
     if not chart_may_be_opened_by(user=user, patient_id=patient_id):
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=user,
-            object_type="patient_chart",
-            object_id=patient_id,
-            outcome=AuditOutcome.FAILURE,
-        )
+        audit_access_denied(actor=user, object_type="patient_chart", object_id=patient_id)
         raise Http404
     return patient_get_for_user(user=user, patient_id=patient_id)
 

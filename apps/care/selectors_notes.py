@@ -23,8 +23,8 @@ from django.http import Http404
 
 from apps.accounts.models import User
 from apps.accounts.selectors import patient_can_be_seen_by
-from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import audit_record
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_access_denied, audit_record
 from apps.care.icd10 import icd10_label
 from apps.care.models import ConsultNote, Diagnosis, DiagnosisStatus, NoteAddendum, NoteStatus
 from apps.clinics.selectors import UserRole, user_roles
@@ -36,13 +36,7 @@ def _is_doctor(user: User) -> bool:
 
 
 def _refuse(*, user: User, object_type: str, object_id: object) -> Http404:
-    audit_record(
-        action=AuditAction.ACCESS_DENIED,
-        actor=user,
-        object_type=object_type,
-        object_id=object_id,
-        outcome=AuditOutcome.FAILURE,
-    )
+    audit_access_denied(actor=user, object_type=object_type, object_id=object_id)
     return Http404()
 
 

@@ -10,8 +10,8 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.accounts.selectors import patient_can_be_seen_by_doctor
-from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import audit_record
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_access_denied, audit_record
 from apps.notifications.models import Category, Channel
 from apps.notifications.services import notification_send
 
@@ -35,13 +35,7 @@ def patient_message_send(*, doctor: User, patient: User, text: str, token: str) 
     nothing new. The message is audited (not its text: the audit log keeps
     no health data of its own)."""
     if not patient_can_be_seen_by_doctor(user=doctor, patient=patient):
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=doctor,
-            object_type="patient_message",
-            object_id=patient.pk,
-            outcome=AuditOutcome.FAILURE,
-        )
+        audit_access_denied(actor=doctor, object_type="patient_message", object_id=patient.pk)
         raise MessageRefused("not_found")
     text = " ".join(text.split())
     if not text:

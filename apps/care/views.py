@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.decorators import patient_required, role_required
 from apps.accounts.models import User
 from apps.accounts.selectors import patient_can_be_seen_by, patient_can_be_seen_by_doctor, patient_get_for_user
-from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import AuditEntry, audit_record, audit_record_many
+from apps.audit.models import AuditAction
+from apps.audit.services import AuditEntry, audit_access_denied, audit_record, audit_record_many
 from apps.care.forms import BreakGlassForm, CareTeamAddForm, ReferralDeclineForm, ReferralForm
 from apps.care.models import REFERRAL_ACCESS_STATUSES, Referral, ReferralStatus
 from apps.care.selectors import (
@@ -75,13 +75,7 @@ def care_team(request: AuthedRequest, patient_id: int) -> HttpResponse:
     patient = User.objects.filter(pk=patient_id, patient_profile__isnull=False).first()
     clinics = care_team_clinics_for_user(user=request.user, patient=patient) if patient else None
     if patient is None or clinics is None or not clinics.exists():
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=request.user,
-            object_type="care_team",
-            object_id=patient_id,
-            outcome=AuditOutcome.FAILURE,
-        )
+        audit_access_denied(actor=request.user, object_type="care_team", object_id=patient_id)
         raise Http404
     team = list(care_team_of_patient(patient=patient))
     doctors = (
@@ -146,13 +140,7 @@ def break_glass(request: AuthedRequest) -> HttpResponse:
         wanted = form.cleaned_data["patient"]
         patient = patient_find_for_break_glass(patient_id=wanted.get("id"), phone=wanted.get("phone"))
         if patient is None:
-            audit_record(
-                action=AuditAction.ACCESS_DENIED,
-                actor=request.user,
-                object_type="break_glass",
-                object_id="not_found",
-                outcome=AuditOutcome.FAILURE,
-            )
+            audit_access_denied(actor=request.user, object_type="break_glass", object_id="not_found")
             form.add_error("patient", _("No patient has this phone number or patient number."))
         elif patient_can_be_seen_by(user=request.user, patient=patient) and patient.pk != request.user.pk:
             messages.info(request, _("You already have access to this patient's record."))

@@ -18,8 +18,8 @@ from django.http import Http404
 
 from apps.accounts.models import PatientProfile, User
 from apps.accounts.selectors import patient_can_be_seen_by, patient_get_for_user
-from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import audit_record
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_access_denied, audit_record
 from apps.care.models import Diagnosis, NoteStatus
 from apps.scheduling.models import Appointment, AppointmentStatus
 from apps.vitals.models import EcgRecording, Reading
@@ -28,13 +28,7 @@ from apps.vitals.selectors_ecg import ecg_recording_get_for_user
 
 
 def _refuse(*, user: User, object_type: str, object_id: Any) -> NoReturn:
-    audit_record(
-        action=AuditAction.ACCESS_DENIED,
-        actor=user,
-        object_type=object_type,
-        object_id=object_id,
-        outcome=AuditOutcome.FAILURE,
-    )
+    audit_access_denied(actor=user, object_type=object_type, object_id=object_id)
     raise Http404
 
 

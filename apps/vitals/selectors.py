@@ -15,8 +15,8 @@ from django.http import Http404
 
 from apps.accounts.models import User
 from apps.accounts.selectors import patient_can_be_seen_by, patient_can_be_seen_by_doctor, patient_get_for_user
-from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import audit_record
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_access_denied, audit_record
 from apps.clinics.models import Role
 from apps.core.lookups import IdIn
 from apps.vitals.flags import BpGuideline, Severity, Target
@@ -65,13 +65,7 @@ def patient_get_for_reading_entry(*, user: User, patient_id: int) -> User:
     """The patient, if ``user`` may record readings for them; else "not found" (audited)."""
     patient = User.objects.filter(pk=patient_id, patient_profile__isnull=False).first()
     if patient is None or not reading_entry_allowed(user=user, patient=patient):
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=user,
-            object_type="readings",
-            object_id=patient_id,
-            outcome=AuditOutcome.FAILURE,
-        )
+        audit_access_denied(actor=user, object_type="readings", object_id=patient_id)
         raise Http404
     return patient
 
@@ -179,13 +173,7 @@ def reading_get_for_user(*, user: User, reading_id: int) -> Reading:
         reading.entered_by_id == user.pk or patient_can_be_seen_by(user=user, patient=reading.patient)
     )
     if reading is None or not allowed:
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=user,
-            object_type="reading",
-            object_id=reading_id,
-            outcome=AuditOutcome.FAILURE,
-        )
+        audit_access_denied(actor=user, object_type="reading", object_id=reading_id)
         raise Http404
     audit_record(
         action=AuditAction.VIEW, actor=user, object_type="reading", object_id=reading.pk, patient=reading.patient
@@ -260,12 +248,6 @@ def alert_get_for_doctor(*, user: User, alert_id: int) -> Alert:
     alert = Alert.objects.select_related("patient", "reading", "ecg_recording").filter(pk=alert_id).first()
     allowed = alert is not None and patient_can_be_seen_by_doctor(user=user, patient=alert.patient)
     if alert is None or not allowed:
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=user,
-            object_type="alert",
-            object_id=alert_id,
-            outcome=AuditOutcome.FAILURE,
-        )
+        audit_access_denied(actor=user, object_type="alert", object_id=alert_id)
         raise Http404
     return alert

@@ -25,8 +25,8 @@ from django.http import Http404
 
 from apps.accounts.models import User
 from apps.accounts.selectors import patient_can_be_seen_by, patient_get_for_user
-from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import audit_record
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_access_denied, audit_record
 from apps.vitals.models import EcgRecording, EcgStatus
 
 SIGNAL_WINDOW_MAX_S = 60.0
@@ -36,13 +36,7 @@ OVERVIEW_DEFAULT_BUCKETS = 600
 
 
 def _refuse(*, user: User, recording_id: int, object_type: str = "ecg_recording") -> None:
-    audit_record(
-        action=AuditAction.ACCESS_DENIED,
-        actor=user,
-        object_type=object_type,
-        object_id=recording_id,
-        outcome=AuditOutcome.FAILURE,
-    )
+    audit_access_denied(actor=user, object_type=object_type, object_id=recording_id)
     raise Http404
 
 

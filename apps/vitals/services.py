@@ -33,7 +33,7 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts.models import User
 from apps.accounts.selectors import consent_is_current, patient_can_be_seen_by_doctor
 from apps.audit.models import AuditAction
-from apps.audit.services import AuditEntry, audit_record, audit_record_many
+from apps.audit.services import AuditEntry, audit_access_denied, audit_record, audit_record_many
 from apps.notifications.models import Category, Channel
 from apps.notifications.services import OutgoingMessage, notifications_send_many
 from apps.vitals.flags import ALERTING, Severity, category_label, flag_reading
@@ -121,13 +121,7 @@ def _content_hash(*, kind: str, values: Mapping[str, Decimal], context: str, mea
 def _patient_check(*, by: User, patient: User) -> None:
     """May ``by`` record readings for ``patient``, who consents? Else ReadingRefused."""
     if not reading_entry_allowed(user=by, patient=patient):
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=by,
-            object_type="readings",
-            object_id=patient.pk,
-            outcome="failure",
-        )
+        audit_access_denied(actor=by, object_type="readings", object_id=patient.pk)
         raise ReadingRefused("not_found")
     if not consent_is_current(patient=patient):
         raise ReadingRefused(
@@ -647,9 +641,7 @@ def alert_acknowledge(*, alert: Alert, by: User, note: str) -> Alert:
     with a short note (required): it leaves the triage queue and stays in
     the chart, with who, when and the note. Audited."""
     if not patient_can_be_seen_by_doctor(user=by, patient=alert.patient):
-        audit_record(
-            action=AuditAction.ACCESS_DENIED, actor=by, object_type="alert", object_id=alert.pk, outcome="failure"
-        )
+        audit_access_denied(actor=by, object_type="alert", object_id=alert.pk)
         raise AlertRefused("not_found")
     note = " ".join(note.split())
     if not note:

@@ -38,7 +38,7 @@ from scipy import signal as scipy_signal
 from apps.accounts.models import User
 from apps.accounts.selectors import consent_is_current
 from apps.audit.models import AuditAction, AuditOutcome
-from apps.audit.services import audit_record
+from apps.audit.services import audit_access_denied, audit_record
 from apps.vitals.ecg import MAX_FILE_BYTES, EcgAnalysis, EcgFileError, EcgSignal, ecg_analyse, ecg_file_read
 from apps.vitals.ecg.analysis import BANDPASS_HZ, BANDPASS_ORDER
 from apps.vitals.ecg_upload import ecg_format_detect
@@ -102,13 +102,7 @@ def ecg_recording_upload(*, patient: User, by: User, file: File[Any], name: str)
     a doctor who sees their record, or the admin of a clinic they are booked
     at) and queue its analysis. Raises EcgUploadRefused, storing nothing."""
     if not reading_entry_allowed(user=by, patient=patient):
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=by,
-            object_type="ecg_recordings",
-            object_id=patient.pk,
-            outcome=AuditOutcome.FAILURE,
-        )
+        audit_access_denied(actor=by, object_type="ecg_recordings", object_id=patient.pk)
         raise EcgUploadRefused("not_found")
     if not consent_is_current(patient=patient):
         raise EcgUploadRefused("no_consent", str(_("The patient has not consented to the processing of health data.")))
