@@ -22,7 +22,7 @@ from apps.care.selectors import break_glass_for_clinic, patients_of_doctor
 from apps.care.services import CareRefused, break_glass_end, break_glass_open
 from apps.clinics.models import Clinic
 from apps.notifications.models import Notification
-from tests.factories import make_clinic_admin
+from tests.factories import PatientFactory, make_clinic_admin
 
 Login = Callable[[User], Client]
 pytestmark = pytest.mark.sqlite
@@ -140,6 +140,18 @@ def test_the_clinic_admin_reviews_the_accesses_of_the_clinics_doctors(
     assert REASON in page
     assert "Alice" in page
     assert AuditEvent.objects.filter(object_type="break_glass", action="view", actor=carol).count() == 1
+
+
+def test_the_review_pages_through_the_accesses(
+    login: Login, alice: User, dave: User, carol: User, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("apps.care.views.BREAK_GLASS_PAGE", 1)
+    break_glass_open(doctor=dave, patient=alice, reason=REASON)
+    break_glass_open(doctor=dave, patient=PatientFactory(full_name="Zoe"), reason=REASON)
+    url = reverse("care:break_glass_clinic", args=[clinic.pk])
+    first = login(carol).get(url).content.decode()
+    assert "Page 1 of 2" in first and 'href="?page=2"' in first
+    assert 'href="?page=1"' in login(carol).get(url, {"page": 2}).content.decode()
 
 
 @pytest.mark.parametrize("who", ["alice", "bob", "dave", "mallory"])
