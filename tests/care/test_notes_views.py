@@ -236,6 +236,7 @@ def test_it_books_the_follow_up_from_the_note(
     assert page.status_code == 200
     slots = page.context["slots"]
     assert slots
+    assert f'value="{slots[0].start.isoformat()}"' in page.content.decode()  # a button per free time
     response = client.post(
         reverse("care:note_follow_up", args=[signed_note.pk]),
         {"starts_at": slots[0].start.isoformat(), "mode": "video", "day": day.isoformat()},
