@@ -50,7 +50,14 @@ from typing import Any
 import httpx
 
 from bench.http_load import percentile_ms
-from bench.server import PROJECT_DIR, ServerError, child_figures, daphne_process, embedded_environment, manage_py_run
+from bench.server import (
+    ServerError,
+    child_figures,
+    daphne_process,
+    django_setup_here,
+    embedded_environment,
+    manage_py_run,
+)
 from bench.slots import utc_now_text
 
 CARE_HEADING = "## Doctor workspace (dashboard, patient list, chart) with 1,000,000 readings"
@@ -164,21 +171,6 @@ def _database(plan: CarePlan) -> Iterator[str]:
         if not exists:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(FULL_DATABASE)))
     yield url_with_database(POSTGRES_URL, FULL_DATABASE)
-
-
-def _django_setup(environment: dict[str, str]) -> None:
-    for name in list(os.environ):
-        if name not in environment:
-            del os.environ[name]
-    os.environ.update(environment)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "telemed.settings"
-    sys.path.insert(0, str(PROJECT_DIR))
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _data_ready(plan: CarePlan) -> bool:
@@ -358,7 +350,7 @@ def care_run(plan: CarePlan) -> CareResult:
         try:
             manage_py_run("migrate", "--noinput", environment=environment)
             manage_py_run("collectstatic", "--noinput", environment=environment)
-            _django_setup(environment)
+            django_setup_here(environment)
             if _data_ready(plan):
                 _build_note_read(result)
             else:

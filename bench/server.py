@@ -83,6 +83,23 @@ def manage_py_run(*arguments: str, environment: dict[str, str]) -> None:
         raise ServerError(f"`manage.py {' '.join(arguments)}` failed ({completed.returncode}):\n{output}")
 
 
+def django_setup_here(environment: dict[str, str]) -> None:
+    """This process (a benchmark's child) opens the bench's database with
+    Telemed's settings: its environment becomes ``environment``."""
+    for name in list(os.environ):
+        if name not in environment:
+            del os.environ[name]
+    os.environ.update(environment)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "telemed.settings"
+    sys.path.insert(0, str(PROJECT_DIR))
+    import logging
+
+    import django
+
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+
+
 def child_figures(module: str, plan: Any, *, timeout_s: float) -> dict[str, Any]:
     """Run a benchmark in a process of its own (``python -m <module> --child
     <plan as JSON>``, so that this process keeps its environment and no Django

@@ -53,10 +53,10 @@ import httpx
 
 from bench.http_load import percentile_ms
 from bench.server import (
-    PROJECT_DIR,
     ServerError,
     child_figures,
     daphne_process,
+    django_setup_here,
     embedded_environment,
     manage_py_run,
 )
@@ -147,22 +147,6 @@ def _environment(*, var_dir: Path, database_url: str | None) -> dict[str, str]:
     if database_url:
         environment["DATABASE_URL"] = database_url
     return environment
-
-
-def _django_setup(environment: dict[str, str]) -> None:
-    """This process opens the bench's database with Telemed's settings."""
-    for name in list(os.environ):
-        if name not in environment:
-            del os.environ[name]
-    os.environ.update(environment)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "telemed.settings"
-    sys.path.insert(0, str(PROJECT_DIR))
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
 
 def _people(count: int) -> tuple[Any, list[Any]]:
@@ -345,7 +329,7 @@ def vitals_run(plan: VitalsPlan) -> VitalsResult:
         environment = _environment(var_dir=var_dir, database_url=database_url)
         try:
             manage_py_run("migrate", "--noinput", environment=environment)
-            _django_setup(environment)
+            django_setup_here(environment)
             from apps.accounts.tokens import token_create
 
             _doctor, patients = _people(2 + API_CLIENTS)
