@@ -38,4 +38,5 @@ def test_a_doctor_without_mfa_enrols_and_reaches_the_dashboard(live_server: Any,
 
     page.goto(live_server.url + "/")
     assert page.locator("h1").inner_text() == "Dashboard"
-    assert page.locator("#referrals h2").inner_text() == "Referrals to me"  # the doctor's dashboard, not the admin's page
+    # The doctor's dashboard, not the admin's page.
+    assert page.locator("#referrals h2").inner_text() == "Referrals to me"
